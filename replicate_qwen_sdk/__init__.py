@@ -1,0 +1,55 @@
+"""Synchronous, streaming access to LLMs on Replicate and Hugging Face Gradio Spaces.
+
+>>> from replicate_qwen_sdk import Replicate
+>>> with Replicate() as provider:                                  # doctest: +SKIP
+...     for chunk in provider.stream(None, "Write a haiku about rain"):
+...         print(chunk, end="", flush=True)
+
+Every provider instance is safe to share between threads. Failures raise
+exceptions from :mod:`replicate_qwen_sdk.errors`. The library logs through the
+standard :mod:`logging` module, under the ``replicate_qwen_sdk`` logger, and
+prints nothing.
+"""
+import logging as _logging
+
+from .__version__ import __version__
+from .errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    InvalidArgumentError,
+    MissingAuthError,
+    ModelNotFoundError,
+    PredictionError,
+    RateLimitError,
+    ResponseError,
+    SDKError,
+    ServerError,
+)
+from .providers import Provider, Replicate
+from .stream import StreamMetrics, TextStream
+from .timeouts import Timeout
+
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
+
+__all__ = [
+    "APIConnectionError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "InvalidArgumentError",
+    "MissingAuthError",
+    "ModelNotFoundError",
+    "PredictionError",
+    "Provider",
+    "RateLimitError",
+    "Replicate",
+    "ResponseError",
+    "SDKError",
+    "ServerError",
+    "StreamMetrics",
+    "TextStream",
+    "Timeout",
+    "__version__",
+]

@@ -1,0 +1,120 @@
+"""What every provider shares: model naming, complete(), g4f-style calls."""
+from __future__ import annotations
+
+import abc
+import functools
+from typing import Any, ClassVar, Dict, List, Optional
+
+from ..errors import ModelNotFoundError
+from ..messages import Messages
+from ..stream import TextStream
+
+__all__ = ["Provider"]
+
+
+class _instance_or_class_method:
+    """A method that runs on the instance it is called on, or, called on the
+    class, on a short-lived instance built from the keyword arguments the
+    constructor accepts (the g4f calling convention)."""
+
+    def __init__(self, function):
+        self._function = function
+        functools.update_wrapper(self, function)
+
+    def __get__(self, instance, owner):
+        if instance is not None:
+            return functools.partial(self._function, instance)
+
+        @functools.wraps(self._function)
+        def on_temporary_instance(*args: Any, **kwargs: Any):
+            settings = {name: kwargs.pop(name) for name in owner.instance_settings if name in kwargs}
+            provider = owner(**settings)
+            try:
+                result = self._function(provider, *args, **kwargs)
+            except BaseException:
+                provider.close()
+                raise
+            if isinstance(result, TextStream):
+                result.add_done_callback(lambda _stream: provider.close())
+            else:
+                provider.close()
+            return result
+
+        return on_temporary_instance
+
+
+class Provider(abc.ABC):
+    """Base class of the providers.
+
+    Class attributes describe the provider as the seed documents did;
+    instances hold connection settings and are safe to share between threads.
+    """
+
+    label: ClassVar[str] = ""
+    url: ClassVar[str] = ""
+    working: ClassVar[bool] = True
+    needs_auth: ClassVar[bool] = False
+    supports_stream: ClassVar[bool] = True
+    supports_system_message: ClassVar[bool] = True
+    supports_message_history: ClassVar[bool] = True
+    default_model: ClassVar[str] = ""
+    models: ClassVar[List[str]] = []
+    model_aliases: ClassVar[Dict[str, str]] = {}
+    #: Constructor keywords that create_completion() called on the class
+    #: uses to build its temporary instance.
+    instance_settings: ClassVar[tuple] = ("timeout", "max_retries", "proxy")
+
+    @classmethod
+    def get_model(cls, model: Optional[str]) -> str:
+        """Resolve a model name: empty → the default, alias → its target.
+
+        :raises ModelNotFoundError: for a name this provider does not serve.
+        """
+        if not model:
+            return cls.default_model
+        if model in cls.model_aliases:
+            return cls.model_aliases[model]
+        if model in cls.models or model == cls.default_model:
+            return model
+        return cls._resolve_other_model(model)
+
+    @classmethod
+    def _resolve_other_model(cls, model: str) -> str:
+        known = sorted(set(cls.models) | set(cls.model_aliases))
+        raise ModelNotFoundError(
+            f"Model not found: {model!r} is not served by {cls.__name__}. "
+            f"Known models and aliases: {', '.join(known)}."
+        )
+
+    @abc.abstractmethod
+    def stream(self, model: Optional[str], messages: Messages, **params: Any) -> TextStream:
+        """Start the model and return a :class:`TextStream` of its answer."""
+
+    def complete(self, model: Optional[str], messages: Messages, **params: Any) -> str:
+        """Run the model and return the whole answer. Takes the same
+        arguments as :meth:`stream`."""
+        with self.stream(model, messages, **params) as stream:
+            return stream.read()
+
+    @_instance_or_class_method
+    def create_completion(self, model: Optional[str], messages: Messages, stream: bool = False, **kwargs: Any):
+        """g4f-style entry point.
+
+        Callable on an instance, or on the class with the constructor's
+        keywords mixed in (``api_key=``, ``proxy=``, ``timeout=`` ...), as g4f
+        callers do. Returns the whole text when ``stream`` is false, else an
+        iterator of text chunks; ``"".join(...)`` works on both.
+        """
+        if stream:
+            return self.stream(model, messages, **kwargs)
+        return self.complete(model, messages, **kwargs)
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self._transport.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

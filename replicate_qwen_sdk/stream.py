@@ -1,0 +1,194 @@
+"""TextStream: the iterator of text chunks a caller holds, from any provider."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator, List, Optional
+
+from .errors import SDKError
+
+try:  # Python 3.8+: typing.Protocol
+    from typing import Protocol
+except ImportError:  # pragma: no cover
+    Protocol = object  # type: ignore[assignment,misc]
+
+__all__ = ["StreamMetrics", "StreamSource", "TextStream"]
+
+logger = logging.getLogger("replicate_qwen_sdk")
+
+
+class StreamSource(Protocol):
+    """What a provider hands to :class:`TextStream` for one running call."""
+
+    #: The server-side id of the run (prediction id, Gradio event id).
+    id: Optional[str]
+
+    def chunks(self) -> Iterator[str]:
+        """The text chunks, in order; cleans up in its ``finally``."""
+
+    def interrupt(self) -> None:
+        """Unblock a network read in progress; callable from any thread."""
+
+    def cancel(self) -> None:
+        """Ask the server to stop the run."""
+
+
+@dataclass
+class StreamMetrics:
+    """Timings and sizes of one stream, filled in as it is read.
+
+    Times are in seconds, measured from the moment the call was made.
+    """
+
+    time_to_first_chunk: Optional[float] = None
+    duration: Optional[float] = None
+    chunks: int = 0
+    characters: int = 0
+
+
+class TextStream(Iterator[str]):
+    """Text chunks of one model answer, as they arrive.
+
+    Iterate it to get each new piece of text, exactly as sent (newlines and
+    spaces included). Use it as a context manager, or call :meth:`close`, to
+    release the connection if you stop early::
+
+        with provider.stream(model, "Tell me a story") as stream:
+            for chunk in stream:
+                print(chunk, end="", flush=True)
+        print(stream.id, len(stream.text))
+
+    :ivar id: the server-side id of the run (Replicate prediction id, Gradio
+        event id).
+    :ivar metrics: a :class:`StreamMetrics`.
+    """
+
+    def __init__(self, source: StreamSource, *, started_at: Optional[float] = None) -> None:
+        self._source = source
+        self._chunks = source.chunks()
+        self._parts: List[str] = []
+        self._text_cache = ""
+        self._text_cache_parts = 0
+        self._started_at = time.monotonic() if started_at is None else started_at
+        self._finished = False
+        self._cancelled = False
+        self._lock = threading.Lock()
+        self._done_callbacks: List[Callable[["TextStream"], None]] = []
+        self.metrics = StreamMetrics()
+
+    @property
+    def id(self) -> Optional[str]:
+        return self._source.id
+
+    @property
+    def text(self) -> str:
+        """All text received so far."""
+        parts = self._parts
+        if self._text_cache_parts != len(parts):
+            self._text_cache_parts = len(parts)
+            self._text_cache = "".join(parts)
+        return self._text_cache
+
+    @property
+    def finished(self) -> bool:
+        """True once the answer is complete, or the stream was closed."""
+        return self._finished
+
+    def __iter__(self) -> "TextStream":
+        return self
+
+    def __next__(self) -> str:
+        if self._finished:
+            raise StopIteration
+        try:
+            chunk = next(self._chunks)
+        except StopIteration:
+            self._finish()
+            raise
+        except BaseException as exc:
+            self._finish()
+            if self._cancelled and isinstance(exc, SDKError):
+                # The read broke because cancel() pulled the connection.
+                raise StopIteration from None
+            raise
+        metrics = self.metrics
+        if metrics.chunks == 0:
+            metrics.time_to_first_chunk = time.monotonic() - self._started_at
+        metrics.chunks += 1
+        metrics.characters += len(chunk)
+        self._parts.append(chunk)
+        return chunk
+
+    def read(self) -> str:
+        """Consume the rest of the stream and return the whole text."""
+        for _ in self:
+            pass
+        return self.text
+
+    def cancel(self) -> None:
+        """Ask the server to stop generating, then end the iteration.
+
+        Safe to call from any thread, and more than once. Text received
+        before the call stays in :attr:`text`.
+        """
+        with self._lock:
+            if self._finished or self._cancelled:
+                return
+            self._cancelled = True
+        try:
+            self._source.cancel()
+        finally:
+            self._source.interrupt()
+            self._close_chunks()
+
+    def close(self) -> None:
+        """Release the connection. The run keeps going on the server; use
+        :meth:`cancel` to stop it."""
+        if not self._finished:
+            self._source.interrupt()
+            self._close_chunks()
+
+    def _close_chunks(self) -> None:
+        try:
+            self._chunks.close()  # type: ignore[attr-defined]
+        except ValueError:
+            # The generator is running in another thread; the interrupt
+            # makes that thread's read fail, and it finishes the stream.
+            return
+        self._finish()
+
+    def add_done_callback(self, callback: Callable[["TextStream"], None]) -> None:
+        """Call ``callback(stream)`` once the stream is complete, failed or
+        closed (at once if it already is)."""
+        if self._finished:
+            _run_callback(callback, self)
+        else:
+            self._done_callbacks.append(callback)
+
+    def _finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self.metrics.duration = time.monotonic() - self._started_at
+        callbacks, self._done_callbacks = self._done_callbacks, []
+        for callback in callbacks:
+            _run_callback(callback, self)
+
+    def __enter__(self) -> "TextStream":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "finished" if self._finished else "open"
+        return f"<TextStream id={self.id!r} {state} chunks={self.metrics.chunks}>"
+
+
+def _run_callback(callback: Callable[[TextStream], None], stream: TextStream) -> None:
+    try:
+        callback(stream)
+    except Exception:  # a callback's failure must not break the stream
+        logger.exception("A done callback of stream %s failed", stream.id)

@@ -1,0 +1,402 @@
+"""A loopback emulator of the Replicate prediction API.
+
+It speaks the same wire protocol as ``api.replicate.com`` (create, get,
+cancel, and the SSE stream with ``Last-Event-ID`` resume), answers from
+scripts instead of models, and can misbehave on demand::
+
+    from replicate_qwen_sdk import Replicate
+    from replicate_qwen_sdk.testing import ReplicateEmulator, Script
+
+    with ReplicateEmulator() as emulator:
+        emulator.add_model("acme/poet", Script(["Roses", " are", " red"], delay=0.01))
+        provider = Replicate(api_key=emulator.api_token, base_url=emulator.base_url)
+        assert provider.complete("acme/poet", "A poem") == "Roses are red"
+
+Unknown models answer 404; models added with a callable get the
+prediction's ``input`` and return the :class:`Script` to play.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+
+from ._server import LoopbackServer, RecordedRequest, RequestHandler
+
+__all__ = ["Prediction", "ReplicateEmulator", "Script", "echo_tokens"]
+
+DEFAULT_TOKEN = "r8_emulator_token"
+
+
+@dataclass
+class Script:
+    """What one prediction outputs, and how it misbehaves.
+
+    :ivar tokens: the output chunks, sent one ``output`` event each.
+    :ivar delay: seconds between two tokens; ``first_delay`` before the first.
+    :ivar drop_after: for the n-th stream connection, cut it after this many
+        output events in total have been sent (a list, one entry per
+        connection; later connections are not cut).
+    :ivar cut_mid_event: cut in the middle of the next event's bytes instead
+        of between two events.
+    :ivar end_without_done: the first N connections end cleanly after the
+        last token without sending ``done``.
+    :ivar error_after: after this many tokens the prediction fails with
+        ``error_detail`` (an ``error`` event, then ``done``).
+    :ivar silence_after: before this token, the stream (and the prediction)
+        stalls for ``silence`` seconds, once.
+    :ivar resumable: False makes reconnecting with ``Last-Event-ID`` fail
+        (HTTP 404), so a client has to poll.
+    :ivar replay_on_resume: ignore ``Last-Event-ID`` and replay from the start.
+    :ivar line_ending: ``"\\n"``, ``"\\r\\n"`` or ``"\\r"``.
+    :ivar keepalive: send a ``: keep-alive`` comment before every event.
+    :ivar batch_bytes: when tokens are ready at once, coalesce up to this many
+        bytes of events into one write (1 = one write per event).
+    """
+
+    tokens: Sequence[str]
+    delay: float = 0.0
+    first_delay: float = 0.0
+    drop_after: Sequence[int] = ()
+    cut_mid_event: bool = False
+    end_without_done: int = 0
+    error_after: Optional[int] = None
+    error_detail: str = "CUDA out of memory"
+    silence_after: Optional[int] = None
+    silence: float = 0.0
+    resumable: bool = True
+    replay_on_resume: bool = False
+    line_ending: str = "\n"
+    keepalive: bool = False
+    batch_bytes: int = 16384
+
+
+Responder = Union[Script, Callable[[Mapping[str, Any]], Script]]
+
+
+def echo_tokens(inputs: Mapping[str, Any]) -> List[str]:
+    """A deterministic answer to a prompt, cut into word-sized tokens."""
+    prompt = str(inputs.get("prompt", ""))
+    words = re.findall(r"\s*\S+|\s+$", f"You said: {prompt}")
+    return words or ["(empty prompt)"]
+
+
+def _echo(inputs: Mapping[str, Any]) -> Script:
+    return Script(echo_tokens(inputs), delay=0.005)
+
+
+@dataclass
+class Prediction:
+    """Server-side state of one emulated prediction."""
+
+    id: str
+    model: str
+    version: str
+    input: Dict[str, Any]
+    script: Script
+    created: float = field(default_factory=time.monotonic)
+    canceled_at: Optional[float] = None
+    connections: int = 0
+
+    def token_time(self, index: int) -> float:
+        script = self.script
+        at = self.created + script.first_delay + index * script.delay
+        if script.silence_after is not None and index >= script.silence_after:
+            at += script.silence
+        return at
+
+    def produced(self, now: float) -> int:
+        """How many tokens exist at ``now``."""
+        limit = len(self.script.tokens)
+        if self.script.error_after is not None:
+            limit = min(limit, self.script.error_after)
+        if self.canceled_at is not None:
+            now = min(now, self.canceled_at)
+        count = 0
+        while count < limit and self.token_time(count) <= now:
+            count += 1
+        return count
+
+    def status(self, now: float) -> str:
+        produced = self.produced(now)
+        limit = len(self.script.tokens)
+        if self.canceled_at is not None:
+            return "canceled"
+        if self.script.error_after is not None and produced >= self.script.error_after:
+            return "failed"
+        if produced >= limit:
+            return "succeeded"
+        return "processing" if produced else "starting"
+
+
+class ReplicateEmulator(LoopbackServer):
+    """The Replicate API on ``127.0.0.1``, driven by scripts.
+
+    :param api_token: the only token accepted (``Bearer`` or ``Token``);
+        ``None`` accepts any non-empty token.
+    :param models: model name → :class:`Script` or callable(input) → Script.
+        Without it, :attr:`DEFAULT_MODELS` all answer with an echo of the
+        prompt.
+
+    Routes are named ``create``, ``get``, ``cancel`` and ``stream`` for
+    :meth:`inject_fault` and :meth:`count`.
+    """
+
+    DEFAULT_MODELS = (
+        "meta/meta-llama-3-70b-instruct",
+        "meta/meta-llama-3-8b-instruct",
+        "meta/meta-llama-3.1-405b-instruct",
+    )
+
+    def __init__(self, *, api_token: Optional[str] = DEFAULT_TOKEN,
+                 models: Optional[Mapping[str, Responder]] = None, port: int = 0) -> None:
+        super().__init__(port=port)
+        self.api_token = api_token
+        self._models: Dict[str, Responder] = dict(models) if models is not None else {
+            name: _echo for name in self.DEFAULT_MODELS
+        }
+        self.predictions: Dict[str, Prediction] = {}
+
+    @property
+    def base_url(self) -> str:
+        """The value for ``Replicate(base_url=...)``."""
+        return f"{self.url}/v1"
+
+    def add_model(self, name: str, responder: Responder) -> None:
+        """Serve ``name`` with a fixed :class:`Script` or a callable."""
+        with self._lock:
+            self._models[name] = responder
+
+    def responder(self, name: str) -> Optional[Responder]:
+        with self._lock:
+            return self._models.get(name)
+
+    def create_prediction(self, model: str, version: str, inputs: Dict[str, Any]) -> Optional[Prediction]:
+        responder = self.responder(model)
+        if responder is None:
+            return None
+        script = responder(inputs) if callable(responder) else responder
+        prediction = Prediction(uuid.uuid4().hex[:26], model, version, inputs, script)
+        with self._lock:
+            self.predictions[prediction.id] = prediction
+        return prediction
+
+    def prediction(self, prediction_id: str) -> Optional[Prediction]:
+        with self._lock:
+            return self.predictions.get(prediction_id)
+
+    def prediction_json(self, prediction: Prediction) -> Dict[str, Any]:
+        now = time.monotonic()
+        produced = prediction.produced(now)
+        status = prediction.status(now)
+        base = self.base_url
+        return {
+            "id": prediction.id,
+            "model": prediction.model,
+            "version": prediction.version,
+            "input": prediction.input,
+            "logs": "",
+            "output": list(prediction.script.tokens[:produced]),
+            "error": prediction.script.error_detail if status == "failed" else None,
+            "status": status,
+            "data_removed": False,
+            "created_at": "2026-01-01T00:00:00.000000Z",
+            "urls": {
+                "get": f"{base}/predictions/{prediction.id}",
+                "cancel": f"{base}/predictions/{prediction.id}/cancel",
+                "stream": f"{self.url}/stream/v1/predictions/{prediction.id}",
+                "web": f"{self.url}/p/{prediction.id}",
+            },
+        }
+
+
+_CREATE_MODEL = re.compile(r"^/v1/models/([^/]+)/([^/]+)/predictions$")
+_PREDICTION = re.compile(r"^/v1/predictions/([^/]+)$")
+_CANCEL = re.compile(r"^/v1/predictions/([^/]+)/cancel$")
+_STREAM = re.compile(r"^/stream/v1/predictions/([^/]+)$")
+
+_UNAUTHENTICATED = {"title": "Unauthenticated", "detail": "You did not pass a valid authentication token", "status": 401}
+
+
+class _ReplicateHandler(RequestHandler):
+    owner: ReplicateEmulator  # type: ignore[assignment]
+
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0]
+        body = self.read_json()
+        create = _CREATE_MODEL.match(path)
+        if create or path == "/v1/predictions":
+            self._handle("create", body, self._create, create)
+        elif _CANCEL.match(path):
+            self._handle("cancel", body, self._cancel, _CANCEL.match(path))
+        else:
+            self.send_json(404, {"detail": "Not found", "status": 404})
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if _STREAM.match(path):
+            self._handle("stream", None, self._stream, _STREAM.match(path))
+        elif _PREDICTION.match(path):
+            self._handle("get", None, self._get, _PREDICTION.match(path))
+        else:
+            self.send_json(404, {"detail": "Not found", "status": 404})
+
+    def _handle(self, route: str, body: Any, action: Callable, match) -> None:
+        self.owner.record(RecordedRequest(self.command, self.path, dict(self.headers), body, route))
+        if self.apply_fault(self.owner.take_fault(route)):
+            return
+        if not self._authorized():
+            self.send_json(401, _UNAUTHENTICATED, content_type="application/problem+json")
+            return
+        action(body, match)
+
+    def _authorized(self) -> bool:
+        header = self.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme not in ("Bearer", "Token") or not token:
+            return False
+        return self.owner.api_token is None or token == self.owner.api_token
+
+    def _create(self, body: Any, match) -> None:
+        if not isinstance(body, dict) or not isinstance(body.get("input"), dict):
+            self.send_json(422, {"title": "Input validation failed", "detail": "input is required", "status": 422})
+            return
+        if match:
+            model, version = f"{match.group(1)}/{match.group(2)}", "hidden"
+        else:
+            version = str(body.get("version", ""))
+            model = version.split(":", 1)[0]
+        prediction = self.owner.create_prediction(model, version, body["input"])
+        if prediction is None:
+            self.send_json(404, {"title": "Not found", "detail": "The requested model does not exist", "status": 404})
+            return
+        self.send_json(201, self.owner.prediction_json(prediction))
+
+    def _get(self, body: Any, match) -> None:
+        prediction = self.owner.prediction(match.group(1))
+        if prediction is None:
+            self.send_json(404, {"detail": "Not found", "status": 404})
+            return
+        self.send_json(200, self.owner.prediction_json(prediction))
+
+    def _cancel(self, body: Any, match) -> None:
+        prediction = self.owner.prediction(match.group(1))
+        if prediction is None:
+            self.send_json(404, {"detail": "Not found", "status": 404})
+            return
+        now = time.monotonic()
+        if prediction.status(now) in ("starting", "processing"):
+            prediction.canceled_at = now
+        self.send_json(200, self.owner.prediction_json(prediction))
+
+    def _stream(self, body: Any, match) -> None:
+        owner = self.owner
+        prediction = owner.prediction(match.group(1))
+        if prediction is None:
+            self.send_json(404, {"detail": "Not found", "status": 404})
+            return
+        script = prediction.script
+        last_event_id = self.headers.get("Last-Event-ID")
+        if last_event_id is not None and not script.resumable:
+            self.send_json(404, {"detail": "Stream expired", "status": 404})
+            return
+        start = 0
+        if last_event_id is not None and not script.replay_on_resume:
+            start = int(last_event_id.rsplit(":", 1)[-1]) + 1
+        with owner._lock:
+            connection = prediction.connections
+            prediction.connections += 1
+        drop_at = script.drop_after[connection] if connection < len(script.drop_after) else None
+        self.close_connection = True
+        self.start_chunked()
+        writer = _EventWriter(self, script.line_ending, script.keepalive, script.batch_bytes)
+        writer.comment("hi")
+        stamp = int(prediction.created)
+        index = start
+        total = len(script.tokens)
+        try:
+            while True:
+                if owner.stopping.is_set():
+                    return self.abort_connection()
+                if prediction.canceled_at is not None:
+                    writer.event("done", f"{stamp}:{total + 1}", json.dumps({"reason": "canceled"}))
+                    break
+                if drop_at is not None and index >= drop_at:
+                    if script.cut_mid_event and index < total:
+                        writer.cut(f"{stamp}:{index}", script.tokens[index])
+                    writer.flush()
+                    return self.abort_connection()
+                if script.error_after is not None and index >= script.error_after:
+                    writer.event("error", f"{stamp}:{index}", json.dumps({"detail": script.error_detail}))
+                    writer.event("done", f"{stamp}:{index + 1}", json.dumps({"reason": "error"}))
+                    break
+                if index >= total:
+                    if connection < script.end_without_done:
+                        writer.flush()
+                        self.end_chunked()
+                        return
+                    writer.event("done", f"{stamp}:{total}", "{}")
+                    break
+                wait = prediction.token_time(index) - time.monotonic()
+                if wait > 0:
+                    writer.flush()
+                    if owner.stopping.wait(wait):
+                        return self.abort_connection()
+                    continue
+                writer.event("output", f"{stamp}:{index}", script.tokens[index])
+                index += 1
+            writer.flush()
+            self.end_chunked()
+        except OSError:
+            self.close_connection = True
+
+
+class _EventWriter:
+    """Formats SSE events and writes them in chunks."""
+
+    def __init__(self, handler: RequestHandler, line_ending: str, keepalive: bool, batch_bytes: int) -> None:
+        self._handler = handler
+        self._eol = line_ending.encode()
+        self._keepalive = keepalive
+        self._batch = batch_bytes
+        self._buffer: List[bytes] = []
+        self._size = 0
+
+    def _format(self, name: str, event_id: str, data: str) -> bytes:
+        eol = self._eol
+        lines = [b"event: " + name.encode(), b"id: " + event_id.encode()]
+        lines += [b"data: " + line.encode() for line in data.split("\n")]
+        payload = eol.join(lines) + eol + eol
+        if self._keepalive:
+            payload = b": keep-alive" + eol + payload
+        return payload
+
+    def event(self, name: str, event_id: str, data: str) -> None:
+        payload = self._format(name, event_id, data)
+        self._buffer.append(payload)
+        self._size += len(payload)
+        if self._size >= self._batch:
+            self.flush()
+
+    def comment(self, text: str) -> None:
+        self._buffer.append(b": " + text.encode() + self._eol)
+        self._size += 1
+
+    def cut(self, event_id: str, data: str) -> None:
+        """Write the first half of an event, as a connection dying mid-write would."""
+        payload = self._format("output", event_id, data)
+        self._buffer.append(payload[: max(1, len(payload) // 2)])
+        self._size += 1
+
+    def flush(self) -> None:
+        if self._buffer:
+            self._handler.write_chunk(b"".join(self._buffer))
+            self._buffer.clear()
+            self._size = 0
+
+
+ReplicateEmulator.handler_class = _ReplicateHandler

@@ -1,0 +1,386 @@
+"""HTTP transport: the only module that talks to ``requests``.
+
+One :class:`Transport` per provider instance owns one ``requests.Session``
+(created lazily, rebuilt after unpickling), applies the timeouts and the
+retry policies, and turns every ``requests``/``urllib3`` failure and every
+HTTP error status into an exception from :mod:`replicate_qwen_sdk.errors`.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ProtocolError, ReadTimeoutError
+
+from .__version__ import __version__
+from .errors import (
+    APIConnectionError,
+    APITimeoutError,
+    InvalidArgumentError,
+    ResponseError,
+    SDKError,
+    detail_from_body,
+    error_for_status,
+)
+from .retry import MAX_RETRY_AFTER, READ, RetryPolicy, backoff_delay, parse_retry_after
+from .timeouts import Deadline, Timeout
+
+__all__ = ["DEFAULT_POOL_SIZE", "READ_CHUNK_SIZE", "Transport"]
+
+logger = logging.getLogger("replicate_qwen_sdk")
+
+#: Connections kept open per host; raise it to match your thread count.
+DEFAULT_POOL_SIZE = 32
+#: Upper bound of one read from a stream. A read returns as soon as *any*
+#: bytes are there, so this caps memory, not latency.
+READ_CHUNK_SIZE = 65536
+
+USER_AGENT = f"replicate_qwen_sdk/{__version__} python-requests/{requests.__version__}"
+
+
+class Transport:
+    """Sends requests for one provider instance.
+
+    Thread-safe: the session is created once under a lock, and nothing that
+    varies per call is stored on the instance.
+
+    :param timeout: connect / idle-read / total limits.
+    :param max_retries: retries after the first attempt, per request.
+    :param proxy: proxy URL for every request; ``None`` uses the standard
+        ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` environment variables.
+    :param pool_size: connections kept per host.
+    :param secrets: strings that must never appear in an exception message.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: Timeout,
+        max_retries: int,
+        proxy: Optional[str] = None,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        secrets: tuple = (),
+    ) -> None:
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise InvalidArgumentError(f"max_retries must be an integer >= 0, got {max_retries!r}.")
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+            raise InvalidArgumentError(f"pool_size must be an integer >= 1, got {pool_size!r}.")
+        if proxy is not None and (not isinstance(proxy, str) or "://" not in proxy):
+            raise InvalidArgumentError(
+                f"proxy must be a URL such as 'http://host:3128', got {proxy!r}."
+            )
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.pool_size = pool_size
+        self._proxies = {"http": proxy, "https": proxy} if proxy else None
+        self._secrets = tuple(secret for secret in secrets if secret)
+        self._session: Optional[requests.Session] = None
+        self._lock = threading.Lock()
+        #: Replaced in tests to observe backoff without waiting.
+        self.sleep: Callable[[float], None] = time.sleep
+
+    # -- lifecycle ---------------------------------------------------------
+
+    @property
+    def session(self) -> requests.Session:
+        session = self._session
+        if session is None:
+            with self._lock:
+                session = self._session
+                if session is None:
+                    session = self._session = self._new_session()
+        return session
+
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        session.headers["User-Agent"] = USER_AGENT
+        return session
+
+    def close(self) -> None:
+        """Close the pooled connections; a later request opens new ones."""
+        with self._lock:
+            session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_session"] = None
+        state["_lock"] = None
+        state["sleep"] = None
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self.sleep = time.sleep
+
+    # -- requests ----------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        action: str,
+        policy: RetryPolicy = READ,
+        deadline: Optional[Deadline] = None,
+        json: Any = None,
+        headers: Optional[Mapping[str, str]] = None,
+        stream: bool = False,
+        model: Optional[str] = None,
+    ) -> requests.Response:
+        """Send a request, retrying as ``policy`` allows; return a 2xx/3xx response.
+
+        :param action: what this request does, for messages
+            (``"creating a prediction"``).
+        :param stream: leave the body unread, to be consumed with
+            :meth:`iter_bytes`.
+        :param model: named in a 404's message.
+        :raises SDKError: a typed error for every failure.
+        """
+        deadline = deadline or Deadline(self.timeout.total)
+        attempt = 0
+        while True:
+            if deadline.expired():
+                raise self._deadline_error(action, deadline)
+            retry_after: Optional[float] = None
+            try:
+                response = self._send(method, url, json, headers, deadline, stream)
+            except requests.RequestException as exc:
+                error = self._translate(exc, action, url)
+                # A read timeout (a ReadTimeout is not a ConnectionError) is
+                # never retried: the caller's limit on waiting has been spent.
+                retryable = _is_connect_failure(exc) or (
+                    policy.after_send_failures and isinstance(exc, requests.exceptions.ConnectionError)
+                )
+            else:
+                if response.status_code < 400:
+                    return response
+                error = self.response_error(response, action=action, model=model)
+                response.close()
+                retryable = response.status_code in policy.statuses
+                retry_after = getattr(error, "retry_after", None)
+            if not retryable or attempt >= self.max_retries:
+                raise error
+            delay = retry_after if retry_after is not None else backoff_delay(attempt)
+            if delay > MAX_RETRY_AFTER:
+                raise error
+            left = deadline.remaining()
+            if left is not None and delay >= left:
+                raise error
+            attempt += 1
+            logger.warning(
+                "%s failed (%s); retry %d of %d in %.2f s",
+                action, _short_reason(error), attempt, self.max_retries, delay,
+            )
+            self.sleep(delay)
+
+    def _send(self, method, url, json, headers, deadline: Deadline, stream: bool) -> requests.Response:
+        timeout = (deadline.clamp(self.timeout.connect), deadline.clamp(self.timeout.read))
+        started = time.monotonic()
+        response = self.session.request(
+            method,
+            url,
+            json=json,
+            headers=dict(headers) if headers else None,
+            timeout=timeout,
+            stream=stream,
+            proxies=self._proxies,
+            allow_redirects=method == "GET",
+        )
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %d in %.3f s", method, _safe_url(url), response.status_code,
+                time.monotonic() - started,
+            )
+        return response
+
+    def response_error(self, response: requests.Response, *, action: str, model: Optional[str] = None) -> ResponseError:
+        """The typed error for a failed response (reads its body)."""
+        try:
+            body = response.content
+        except (requests.RequestException, ProtocolError, OSError):
+            body = b""
+        detail = self.redact(detail_from_body(body))
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return error_for_status(
+            response.status_code, detail, action=action, retry_after=retry_after, model=model
+        )
+
+    def json(self, response: requests.Response, *, action: str) -> Any:
+        """The JSON body of a successful response, or a typed error."""
+        try:
+            return response.json()
+        except ValueError:
+            raise ResponseError(
+                f"The server sent a response that is not JSON while {action} "
+                f"(HTTP {response.status_code}, {response.headers.get('Content-Type', 'no content type')}). "
+                "Check the base URL.",
+                status_code=response.status_code,
+                detail=self.redact(detail_from_body(response.content, limit=200)),
+            ) from None
+
+    # -- streaming ---------------------------------------------------------
+
+    def iter_bytes(self, response: requests.Response, *, action: str, deadline: Optional[Deadline] = None) -> Iterator[bytes]:
+        """Yield a streaming response's body as it arrives, chunk by chunk.
+
+        Each read returns as soon as any bytes are there (``read1``), so an
+        event reaches the parser the moment the server flushes it, chunked
+        transfer encoding or not. Silence longer than the idle-read timeout
+        raises :class:`APITimeoutError`; a broken connection raises
+        :class:`APIConnectionError`; a clean end of the body just ends the
+        iteration. The response is closed when the iterator ends.
+        """
+        raw = response.raw
+        read1 = _read1_of(raw)
+        sock = None
+        if deadline is not None and deadline.seconds is not None:
+            sock = _socket_of(raw)
+        try:
+            while True:
+                if sock is not None:
+                    if deadline.expired():
+                        raise self._deadline_error(action, deadline)
+                    sock.settimeout(deadline.clamp(self.timeout.read))
+                chunk = read1(READ_CHUNK_SIZE)
+                if not chunk:
+                    return
+                yield chunk
+        except ReadTimeoutError:
+            if deadline is not None and deadline.expired():
+                raise self._deadline_error(action, deadline) from None
+            raise APITimeoutError(
+                f"No data for {self.timeout.read:g} s while {action} "
+                f"({_host(response.url)}). The server went silent; raise the read timeout "
+                "(timeout=Timeout(read=...)) if the model is slow to start."
+            ) from None
+        except (ProtocolError, OSError, ValueError, AttributeError) as exc:
+            # ValueError/AttributeError: the response was closed under us
+            # (interrupt() from another thread).
+            raise APIConnectionError(
+                f"The connection to {_host(response.url)} broke while {action}: "
+                f"{self.redact(_short_reason(exc))}."
+            ) from None
+        finally:
+            response.close()
+
+    @staticmethod
+    def interrupt(response: Optional[requests.Response]) -> None:
+        """Unblock a read in progress on ``response`` from any thread."""
+        if response is None:
+            return
+        sock = _socket_of(response.raw)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    # -- messages ----------------------------------------------------------
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret of this transport masked."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+    def _deadline_error(self, action: str, deadline: Deadline) -> APITimeoutError:
+        return APITimeoutError(
+            f"The overall deadline of {deadline.seconds:g} s passed while {action}. "
+            "Raise timeout=Timeout(total=...) or leave it unset."
+        )
+
+    def _translate(self, exc: requests.RequestException, action: str, url: str) -> SDKError:
+        host = _host(url)
+        reason = self.redact(_short_reason(exc))
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return APITimeoutError(
+                f"Could not connect to {host} within {self.timeout.connect:g} s while {action}. "
+                "Check the network or proxy, or raise the connect timeout."
+            )
+        if isinstance(exc, requests.exceptions.Timeout):
+            return APITimeoutError(
+                f"No response from {host} within {self.timeout.read:g} s while {action}. "
+                "The server may be overloaded; try again or raise the read timeout."
+            )
+        if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                            requests.exceptions.InvalidSchema)):
+            return InvalidArgumentError(f"Invalid URL {_safe_url(url)!r} while {action}: {reason}.")
+        if isinstance(exc, requests.exceptions.ProxyError):
+            return APIConnectionError(
+                f"The proxy refused or failed the connection to {host} while {action}: {reason}. "
+                "Check the proxy URL (proxy= or HTTPS_PROXY/HTTP_PROXY)."
+            )
+        if isinstance(exc, requests.exceptions.SSLError):
+            return APIConnectionError(f"TLS failed with {host} while {action}: {reason}.")
+        return APIConnectionError(
+            f"Could not reach {host} while {action}: {reason}. "
+            "Check the network, the base URL and any proxy settings."
+        )
+
+
+def _is_connect_failure(exc: BaseException) -> bool:
+    """True when the request certainly never reached the server."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    seen = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, (NewConnectionError, ConnectTimeoutError, ConnectionRefusedError)):
+            return True
+        stack.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))
+        stack.append(getattr(current, "reason", None))
+        stack.append(current.__cause__)
+        stack.append(current.__context__)
+    return False
+
+
+def _read1_of(raw) -> Callable[[int], bytes]:
+    read1 = getattr(raw, "read1", None)
+    if read1 is not None:  # urllib3 >= 2
+        return lambda amount: read1(amount, decode_content=True)
+    fp_read1 = raw._fp.read1  # urllib3 1.26: http.client's response, which de-chunks
+    return fp_read1
+
+
+def _socket_of(raw) -> Optional[socket.socket]:
+    connection = getattr(raw, "_connection", None) or getattr(raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        fp = getattr(getattr(raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    return sock
+
+
+def _short_reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
+def _host(url: Optional[str]) -> str:
+    """``host[:port]`` of a URL, without any userinfo."""
+    parts = urlsplit(url or "")
+    host = parts.hostname or "the server"
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its query string or userinfo (either may hold a secret)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{_host(url)}{parts.path}"
