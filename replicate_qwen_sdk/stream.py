@@ -5,7 +5,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Iterator, List, NoReturn, Optional
 
 from .errors import SDKError
 
@@ -25,8 +25,14 @@ class StreamSource(Protocol):
     #: The server-side id of the run (prediction id, Gradio event id).
     id: Optional[str]
 
-    def chunks(self) -> Iterator[str]:
-        """The text chunks, in order; cleans up in its ``finally``."""
+    def chunks(self, delivered: List[str]) -> Iterator[str]:
+        """The text chunks, in order; cleans up in its ``finally``.
+
+        ``delivered`` is the consumer's record: every chunk yielded has been
+        appended to it by the time the generator resumes, so a source that
+        must recover from a failure knows exactly what the caller already
+        has.
+        """
 
     def interrupt(self) -> None:
         """Unblock a network read in progress; callable from any thread."""
@@ -62,13 +68,12 @@ class TextStream(Iterator[str]):
 
     :ivar id: the server-side id of the run (Replicate prediction id, Gradio
         event id).
-    :ivar metrics: a :class:`StreamMetrics`.
     """
 
     def __init__(self, source: StreamSource, *, started_at: Optional[float] = None) -> None:
         self._source = source
-        self._chunks = source.chunks()
         self._parts: List[str] = []
+        self._chunks = source.chunks(self._parts)
         self._text_cache = ""
         self._text_cache_parts = 0
         self._started_at = time.monotonic() if started_at is None else started_at
@@ -76,7 +81,8 @@ class TextStream(Iterator[str]):
         self._cancelled = False
         self._lock = threading.Lock()
         self._done_callbacks: List[Callable[["TextStream"], None]] = []
-        self.metrics = StreamMetrics()
+        self._first_chunk_at: Optional[float] = None
+        self._finished_at: Optional[float] = None
 
     @property
     def id(self) -> Optional[str]:
@@ -92,6 +98,19 @@ class TextStream(Iterator[str]):
         return self._text_cache
 
     @property
+    def metrics(self) -> StreamMetrics:
+        """Timings and sizes so far (a snapshot)."""
+        started = self._started_at
+        first = self._first_chunk_at
+        end = self._finished_at
+        return StreamMetrics(
+            time_to_first_chunk=None if first is None else first - started,
+            duration=None if end is None else end - started,
+            chunks=len(self._parts),
+            characters=len(self.text),
+        )
+
+    @property
     def finished(self) -> bool:
         """True once the answer is complete, or the stream was closed."""
         return self._finished
@@ -104,28 +123,40 @@ class TextStream(Iterator[str]):
             raise StopIteration
         try:
             chunk = next(self._chunks)
-        except StopIteration:
-            self._finish()
-            raise
         except BaseException as exc:
-            self._finish()
-            if self._cancelled and isinstance(exc, SDKError):
-                # The read broke because cancel() pulled the connection.
-                raise StopIteration from None
-            raise
-        metrics = self.metrics
-        if metrics.chunks == 0:
-            metrics.time_to_first_chunk = time.monotonic() - self._started_at
-        metrics.chunks += 1
-        metrics.characters += len(chunk)
+            self._end_with(exc)
+        if self._first_chunk_at is None:
+            self._first_chunk_at = time.monotonic()
         self._parts.append(chunk)
         return chunk
 
     def read(self) -> str:
         """Consume the rest of the stream and return the whole text."""
-        for _ in self:
-            pass
+        if self._finished:
+            return self.text
+        parts = self._parts
+        try:
+            if self._first_chunk_at is None:
+                parts.append(next(self._chunks))
+                self._first_chunk_at = time.monotonic()
+            parts.extend(self._chunks)  # the rest, without a Python-level call per chunk
+        except BaseException as exc:
+            try:
+                self._end_with(exc)
+            except StopIteration:
+                pass
+        self._finish()
         return self.text
+
+    def _end_with(self, exc: BaseException) -> "NoReturn":
+        """Finish the stream and raise what ends the iteration."""
+        self._finish()
+        if isinstance(exc, StopIteration):
+            raise StopIteration from None
+        if self._cancelled and isinstance(exc, SDKError):
+            # The read broke because cancel() pulled the connection.
+            raise StopIteration from None
+        raise exc
 
     def cancel(self) -> None:
         """Ask the server to stop generating, then end the iteration.
@@ -171,7 +202,7 @@ class TextStream(Iterator[str]):
         if self._finished:
             return
         self._finished = True
-        self.metrics.duration = time.monotonic() - self._started_at
+        self._finished_at = time.monotonic()
         callbacks, self._done_callbacks = self._done_callbacks, []
         for callback in callbacks:
             _run_callback(callback, self)
@@ -184,7 +215,7 @@ class TextStream(Iterator[str]):
 
     def __repr__(self) -> str:
         state = "finished" if self._finished else "open"
-        return f"<TextStream id={self.id!r} {state} chunks={self.metrics.chunks}>"
+        return f"<TextStream id={self.id!r} {state} chunks={len(self._parts)}>"
 
 
 def _run_callback(callback: Callable[[TextStream], None], stream: TextStream) -> None:

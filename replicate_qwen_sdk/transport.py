@@ -7,6 +7,7 @@ HTTP error status into an exception from :mod:`replicate_qwen_sdk.errors`.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import threading
@@ -235,28 +236,24 @@ class Transport:
     def iter_bytes(self, response: requests.Response, *, action: str, deadline: Optional[Deadline] = None) -> Iterator[bytes]:
         """Yield a streaming response's body as it arrives, chunk by chunk.
 
-        Each read returns as soon as any bytes are there (``read1``), so an
-        event reaches the parser the moment the server flushes it, chunked
-        transfer encoding or not. Silence longer than the idle-read timeout
+        Each piece is handed on as soon as it arrives (one HTTP chunk of a
+        chunked body, or whatever one ``read1`` returns otherwise), so an
+        event reaches the parser the moment the server flushes it. Silence longer than the idle-read timeout
         raises :class:`APITimeoutError`; a broken connection raises
         :class:`APIConnectionError`; a clean end of the body just ends the
         iteration. The response is closed when the iterator ends.
         """
         raw = response.raw
-        read1 = _read1_of(raw)
         sock = None
         if deadline is not None and deadline.seconds is not None:
             sock = _socket_of(raw)
         try:
-            while True:
+            for chunk in _raw_chunks(raw):
+                yield chunk
                 if sock is not None:
                     if deadline.expired():
                         raise self._deadline_error(action, deadline)
                     sock.settimeout(deadline.clamp(self.timeout.read))
-                chunk = read1(READ_CHUNK_SIZE)
-                if not chunk:
-                    return
-                yield chunk
         except ReadTimeoutError:
             if deadline is not None and deadline.expired():
                 raise self._deadline_error(action, deadline) from None
@@ -351,12 +348,24 @@ def _is_connect_failure(exc: BaseException) -> bool:
     return False
 
 
-def _read1_of(raw) -> Callable[[int], bytes]:
+def _raw_chunks(raw) -> Iterator[bytes]:
+    """The body of a urllib3 response, piece by piece, without waiting to
+    fill a buffer (``requests``' ``iter_content(None)`` would read a body
+    that is not chunked to the end before yielding anything)."""
+    if raw.chunked and raw.supports_chunked_reads():
+        # Cheapest path: urllib3 parses the chunk framing in one generator.
+        yield from raw.read_chunked(None, decode_content=True)
+        return
     read1 = getattr(raw, "read1", None)
-    if read1 is not None:  # urllib3 >= 2
-        return lambda amount: read1(amount, decode_content=True)
-    fp_read1 = raw._fp.read1  # urllib3 1.26: http.client's response, which de-chunks
-    return fp_read1
+    if read1 is None:  # urllib3 1.26: http.client's response has read1
+        read1 = raw._fp.read1
+    else:
+        read1 = functools.partial(read1, decode_content=True)
+    while True:
+        chunk = read1(READ_CHUNK_SIZE)
+        if not chunk:
+            return
+        yield chunk
 
 
 def _socket_of(raw) -> Optional[socket.socket]:

@@ -314,7 +314,6 @@ class _PredictionRun:
         self._cancelled = False
         self._last_event_id: Optional[str] = None
         self._seen_ids: set = set()
-        self._delivered: List[str] = []
 
     # -- start ---------------------------------------------------------------
 
@@ -370,14 +369,11 @@ class _PredictionRun:
 
     # -- StreamSource ----------------------------------------------------------
 
-    def chunks(self) -> Iterator[str]:
+    def chunks(self, delivered: List[str]) -> Iterator[str]:
         try:
-            if self._response is not None:
-                completed = yield from self._stream_events()
-                if completed:
-                    return
-            if not self._cancelled:
-                yield from self._poll_until_done()
+            if self._response is None or not (yield from self._stream_events()):
+                if not self._cancelled:
+                    yield from self._poll_until_done(delivered)
         finally:
             response, self._response = self._response, None
             if response is not None:
@@ -401,13 +397,38 @@ class _PredictionRun:
     # -- streaming -------------------------------------------------------------
 
     def _stream_events(self) -> Iterator[str]:
-        """Yield output chunks; return True once ``done`` says all is well,
-        False when the rest must come from polling."""
+        """Yield output chunks from the stream, reconnecting with
+        ``Last-Event-ID`` when it breaks; return True once ``done`` says all
+        is well, False when the rest must come from polling."""
+        seen = self._seen_ids
         resumes = 0
         while True:
-            done = yield from self._read_connection(self._response)
-            if done is not None:
-                return _is_clean_done(done)
+            events = EventStream(self._transport.iter_bytes(
+                self._response, action=f"streaming prediction {self.id}", deadline=self._deadline,
+            ))
+            try:
+                for kind, data, event_id, _retry in events.fields():
+                    if event_id is not None:
+                        if event_id in seen:  # replayed after a resume
+                            continue
+                        seen.add(event_id)
+                    if kind == "output":
+                        yield data
+                    elif kind == "done":
+                        return _is_clean_done(data)
+                    elif kind == "error":
+                        raise error_from_event_data(data, action=f"streaming prediction {self.id}",
+                                                    prediction_id=self.id)
+                    elif kind == "logs":
+                        logger.debug("prediction %s log: %s", self.id, data)
+                    # Other event names are not part of the protocol: ignored.
+            except APIConnectionError as exc:
+                if not self._cancelled:
+                    logger.info("the stream of prediction %s broke: %s", self.id, exc)
+            finally:
+                if events.last_event_id is not None:
+                    self._last_event_id = events.last_event_id
+            # The connection ended before "done".
             if self._cancelled:
                 return True
             if resumes >= MAX_STREAM_RESUMES or self._last_event_id is None:
@@ -425,48 +446,12 @@ class _PredictionRun:
                 return False
             logger.info("resumed the stream of prediction %s after event %s", self.id, self._last_event_id)
 
-    def _read_connection(self, response) -> Iterator[str]:
-        """Yield the output of one connection; return the ``done`` event's
-        data, or None when the connection ended first."""
-        events = EventStream(
-            self._transport.iter_bytes(response, action=f"streaming prediction {self.id}", deadline=self._deadline)
-        )
-        seen = self._seen_ids
-        delivered = self._delivered
-        try:
-            for event in events:
-                event_id = event.id
-                if event_id is not None:
-                    if event_id in seen:
-                        continue
-                    seen.add(event_id)
-                kind = event.event
-                if kind == "output":
-                    delivered.append(event.data)
-                    yield event.data
-                elif kind == "done":
-                    return event.data
-                elif kind == "error":
-                    raise error_from_event_data(
-                        event.data, action=f"streaming prediction {self.id}", prediction_id=self.id
-                    )
-                elif kind == "logs":
-                    logger.debug("prediction %s log: %s", self.id, event.data)
-                # Other event names are not part of the protocol: ignored.
-        except APIConnectionError as exc:
-            if not self._cancelled:
-                logger.info("the stream of prediction %s broke: %s", self.id, exc)
-        finally:
-            if events.last_event_id is not None:
-                self._last_event_id = events.last_event_id
-        return None
-
     # -- polling ---------------------------------------------------------------
 
-    def _poll_until_done(self) -> Iterator[str]:
+    def _poll_until_done(self, chunks_delivered: List[str]) -> Iterator[str]:
         """Poll the prediction until it is terminal, yielding the output not
         yet delivered."""
-        delivered = "".join(self._delivered)
+        delivered = "".join(chunks_delivered)
         prediction: Optional[Dict[str, Any]] = self._created if self._created.get("status") in TERMINAL_STATUSES else None
         interval = POLL_INTERVAL
         last_progress = time.monotonic()
@@ -481,7 +466,6 @@ class _PredictionRun:
             if len(text) > len(delivered):
                 tail = text[len(delivered):]
                 delivered = text
-                self._delivered.append(tail)
                 last_progress = time.monotonic()
                 interval = POLL_INTERVAL
                 yield tail

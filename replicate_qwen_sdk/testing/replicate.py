@@ -274,7 +274,11 @@ class _ReplicateHandler(RequestHandler):
         if prediction is None:
             self.send_json(404, {"title": "Not found", "detail": "The requested model does not exist", "status": 404})
             return
-        self.send_json(201, self.owner.prediction_json(prediction))
+        created = self.owner.prediction_json(prediction)
+        # Like the real API without "Prefer: wait": a new prediction is
+        # always reported as starting, whatever its script.
+        created.update(status="starting", output=None, error=None)
+        self.send_json(201, created)
 
     def _get(self, body: Any, match) -> None:
         prediction = self.owner.prediction(match.group(1))

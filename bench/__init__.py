@@ -1,0 +1,1 @@
+"""Benchmarks of replicate_qwen_sdk; run with ``python -m bench``."""

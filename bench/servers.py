@@ -1,0 +1,37 @@
+"""Emulators in a separate process, so that their CPU is not counted as the client's."""
+from __future__ import annotations
+
+import multiprocessing
+from contextlib import contextmanager
+from typing import Iterator
+
+
+def _serve_replicate(ready, stop, tokens: int, delay: float, batch_bytes: int) -> None:
+    from replicate_qwen_sdk.testing import ReplicateEmulator, Script
+
+    script = Script([f"tok{i} " for i in range(tokens)], delay=delay, batch_bytes=batch_bytes)
+    emulator = ReplicateEmulator()
+    emulator.add_model("bench/model", script)
+    with emulator:
+        ready.send(emulator.base_url)
+        stop.wait()
+
+
+@contextmanager
+def replicate_emulator(tokens: int, *, delay: float = 0.0, batch_bytes: int = 1) -> Iterator[str]:
+    """Run a Replicate emulator whose ``bench/model`` sends ``tokens`` tokens;
+    yield its base URL."""
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    stop = context.Event()
+    process = context.Process(target=_serve_replicate, args=(send, stop, tokens, delay, batch_bytes), daemon=True)
+    process.start()
+    try:
+        if not receive.poll(60):
+            raise RuntimeError("the emulator did not start within 60 s")
+        yield receive.recv()
+    finally:
+        stop.set()
+        process.join(10)
+        if process.is_alive():
+            process.terminate()
