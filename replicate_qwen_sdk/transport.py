@@ -170,7 +170,8 @@ class Transport:
                 error = self.response_error(response, action=action, model=model)
                 response.close()
                 retryable = response.status_code in policy.statuses
-                retry_after = getattr(error, "retry_after", None)
+                # Honoured on any status (503 often carries it), not only 429.
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if not retryable or attempt >= self.max_retries:
                 raise error
             delay = retry_after if retry_after is not None else backoff_delay(attempt)

@@ -371,7 +371,7 @@ class _PredictionRun:
 
     def chunks(self, delivered: List[str]) -> Iterator[str]:
         try:
-            if self._response is None or not (yield from self._stream_events()):
+            if self._response is None or not (yield from self._stream_events(delivered)):
                 if not self._cancelled:
                     yield from self._poll_until_done(delivered)
         finally:
@@ -396,7 +396,7 @@ class _PredictionRun:
 
     # -- streaming -------------------------------------------------------------
 
-    def _stream_events(self) -> Iterator[str]:
+    def _stream_events(self, delivered: List[str]) -> Iterator[str]:
         """Yield output chunks from the stream, reconnecting with
         ``Last-Event-ID`` when it breaks; return True once ``done`` says all
         is well, False when the rest must come from polling."""
@@ -431,8 +431,11 @@ class _PredictionRun:
             # The connection ended before "done".
             if self._cancelled:
                 return True
-            if resumes >= MAX_STREAM_RESUMES or self._last_event_id is None:
+            if resumes >= MAX_STREAM_RESUMES:
                 return False
+            if self._last_event_id is None and delivered:
+                return False  # text without ids: a reconnection could repeat it
+
             delay = backoff_delay(resumes)
             resumes += 1
             left = self._deadline.remaining()

@@ -1,0 +1,41 @@
+"""Shared fixtures: loopback emulators and providers pointed at them."""
+import logging
+
+import pytest
+
+from replicate_qwen_sdk import Replicate, Timeout
+from replicate_qwen_sdk.testing import ReplicateEmulator
+
+SECRET = "r8_test_secret_value_0123456789abcdefghij"
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_environment(monkeypatch):
+    """Tests talk to 127.0.0.1 only; a developer's proxy settings must not
+    reroute them. Tests of proxy support set these themselves."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("REPLICATE_API_TOKEN", "REPLICATE_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def emulator():
+    with ReplicateEmulator(api_token=SECRET) as server:
+        yield server
+
+
+@pytest.fixture
+def provider(emulator):
+    """A Replicate provider on the emulator, with short timeouts and instant backoff."""
+    client = Replicate(api_key=SECRET, base_url=emulator.base_url, timeout=Timeout(connect=5, read=5))
+    client._transport.sleep = lambda seconds: None
+    with client:
+        yield client
+
+
+@pytest.fixture
+def sdk_log(caplog):
+    """Everything the SDK logs, at every level."""
+    caplog.set_level(logging.DEBUG, logger="replicate_qwen_sdk")
+    return caplog
