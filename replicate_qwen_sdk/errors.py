@@ -18,12 +18,16 @@ TimeoutError`` / ``except ConnectionError`` code keep working::
         └── PredictionError                  the model run failed, was canceled or aborted
 
 :func:`error_for_status` is the one place that maps an HTTP status (or a
-mid-stream error event, which has none) to the right class.
+mid-stream error event, which has none) to the right class;
+:func:`error_from_response` and :func:`error_from_event_data` feed it from a
+failed HTTP response and from a stream's ``error`` event.
 """
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
+
+from .retry import parse_retry_after
 
 __all__ = [
     "APIConnectionError",
@@ -40,6 +44,7 @@ __all__ = [
     "ServerError",
     "error_for_status",
     "error_from_event_data",
+    "error_from_response",
     "detail_from_body",
 ]
 
@@ -233,4 +238,30 @@ def error_from_event_data(data: str, *, action: str, prediction_id: Optional[str
     """Build the exception for an ``error`` event received inside a stream."""
     return error_for_status(
         None, detail_from_body(data) or "no detail given", action=action, prediction_id=prediction_id
+    )
+
+
+def error_from_response(
+    response: Any,
+    *,
+    action: str,
+    model: Optional[str] = None,
+    redact: Callable[[str], str] = lambda text: text,
+) -> ResponseError:
+    """Build the exception for a failed HTTP response (reads its body).
+
+    :param response: a ``requests.Response`` (anything with ``status_code``,
+        ``headers`` and ``content``).
+    :param redact: masks secrets in the server's text before it is kept.
+    """
+    try:
+        body = response.content
+    except Exception:  # the body could not be read; the status still tells
+        body = b""
+    return error_for_status(
+        response.status_code,
+        redact(detail_from_body(body)),
+        action=action,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+        model=model,
     )

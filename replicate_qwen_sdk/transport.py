@@ -27,7 +27,7 @@ from .errors import (
     ResponseError,
     SDKError,
     detail_from_body,
-    error_for_status,
+    error_from_response,
 )
 from .retry import MAX_RETRY_AFTER, READ, RetryPolicy, backoff_delay, parse_retry_after
 from .timeouts import Deadline, Timeout
@@ -208,16 +208,8 @@ class Transport:
         return response
 
     def response_error(self, response: requests.Response, *, action: str, model: Optional[str] = None) -> ResponseError:
-        """The typed error for a failed response (reads its body)."""
-        try:
-            body = response.content
-        except (requests.RequestException, ProtocolError, OSError):
-            body = b""
-        detail = self.redact(detail_from_body(body))
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return error_for_status(
-            response.status_code, detail, action=action, retry_after=retry_after, model=model
-        )
+        """The typed error for a failed response, secrets masked."""
+        return error_from_response(response, action=action, model=model, redact=self.redact)
 
     def json(self, response: requests.Response, *, action: str) -> Any:
         """The JSON body of a successful response, or a typed error."""

@@ -106,7 +106,8 @@ def test_key_and_base_url_come_from_the_environment(monkeypatch):
 
 
 def test_default_base_url_is_the_public_api():
-    assert Replicate(api_key="x").base_url == "https://api.replicate.com/v1"
+    assert Replicate(api_key="x").base_url == replicate_module.DEFAULT_BASE_URL
+    assert replicate_module.DEFAULT_BASE_URL.endswith("api.replicate.com/v1")
 
 
 @responses.activate
