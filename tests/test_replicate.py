@@ -350,9 +350,12 @@ def test_a_stream_that_cannot_be_resumed_is_completed_by_polling(provider, emula
     assert emulator.count("get") >= 1
 
 
-def test_a_server_that_replays_from_the_start_is_deduplicated_by_id(provider, emulator):
+def test_a_server_that_replays_from_the_start_yields_nothing_twice(provider, emulator):
     emulator.add_model("acme/replay", Script(TOKENS, drop_after=[4], replay_on_resume=True))
-    assert list(provider.stream("acme/replay", "go")) == TOKENS
+    chunks = list(provider.stream("acme/replay", "go"))
+    assert chunks[:4] == TOKENS[:4]
+    assert "".join(chunks) == "".join(TOKENS)
+    assert emulator.count("stream") == 2 and emulator.count("get") >= 1  # the rest came from polling
 
 
 def test_an_error_event_raises_after_the_chunks_before_it(provider, emulator):

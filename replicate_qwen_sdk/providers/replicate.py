@@ -8,7 +8,9 @@ One call runs like this (wire facts in the project's protocol notes):
    events (text chunks), maybe ``logs``, an ``error`` event on failure, and
    ``done`` at the end;
 3. a connection that breaks, or ends before ``done``, is reopened with
-   ``Last-Event-ID`` a few times; events already seen are skipped by id;
+   ``Last-Event-ID`` a few times; a server that answers a resume by
+   replaying events already received is left for polling (below), so nothing
+   is yielded twice;
 4. failing that, ``GET urls.get`` is polled until the prediction is terminal
    and exactly the part of the output not yet streamed is yielded.
 """
@@ -313,7 +315,7 @@ class _PredictionRun:
         self._response = None
         self._cancelled = False
         self._last_event_id: Optional[str] = None
-        self._seen_ids: set = set()
+        self._first_event_id: Optional[str] = None
 
     # -- start ---------------------------------------------------------------
 
@@ -400,18 +402,23 @@ class _PredictionRun:
         """Yield output chunks from the stream, reconnecting with
         ``Last-Event-ID`` when it breaks; return True once ``done`` says all
         is well, False when the rest must come from polling."""
-        seen = self._seen_ids
         resumes = 0
         while True:
             events = EventStream(self._transport.iter_bytes(
                 self._response, action=f"streaming prediction {self.id}", deadline=self._deadline,
             ))
+            first_of_connection = True
             try:
                 for kind, data, event_id, _retry in events.fields():
-                    if event_id is not None:
-                        if event_id in seen:  # replayed after a resume
-                            continue
-                        seen.add(event_id)
+                    if first_of_connection:
+                        first_of_connection = False
+                        if resumes == 0:
+                            self._first_event_id = event_id
+                        elif event_id is not None and event_id in (self._first_event_id, self._last_event_id):
+                            # The server ignored Last-Event-ID and replays what
+                            # was already yielded; polling gives the exact rest.
+                            logger.info("the stream of prediction %s replays old events; polling instead", self.id)
+                            return False
                     if kind == "output":
                         yield data
                     elif kind == "done":
