@@ -22,12 +22,13 @@ from .errors import (
     MissingAuthError,
     ModelNotFoundError,
     PredictionError,
+    QueueFullError,
     RateLimitError,
     ResponseError,
     SDKError,
     ServerError,
 )
-from .providers import Provider, Replicate
+from .providers import GradioSpace, Provider, Qwen_Qwen_2_72B, Replicate
 from .stream import StreamMetrics, TextStream
 from .timeouts import Timeout
 
@@ -38,11 +39,14 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "GradioSpace",
     "InvalidArgumentError",
     "MissingAuthError",
     "ModelNotFoundError",
     "PredictionError",
     "Provider",
+    "QueueFullError",
+    "Qwen_Qwen_2_72B",
     "RateLimitError",
     "Replicate",
     "ResponseError",

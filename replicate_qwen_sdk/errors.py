@@ -15,6 +15,7 @@ TimeoutError`` / ``except ConnectionError`` code keep working::
         ├── RateLimitError                   429, with ``retry_after``
         ├── BadRequestError (ValueError)     400 / 422: the server refused the input
         ├── ServerError                      5xx
+        │   └── QueueFullError               a Gradio app's queue is full (503)
         └── PredictionError                  the model run failed, was canceled or aborted
 
 :func:`error_for_status` is the one place that maps an HTTP status (or a
@@ -38,6 +39,7 @@ __all__ = [
     "MissingAuthError",
     "ModelNotFoundError",
     "PredictionError",
+    "QueueFullError",
     "RateLimitError",
     "ResponseError",
     "SDKError",
@@ -119,6 +121,10 @@ class BadRequestError(ResponseError, ValueError):
 
 class ServerError(ResponseError):
     """The server failed (HTTP 5xx)."""
+
+
+class QueueFullError(ServerError):
+    """A Gradio app's queue is full (HTTP 503 on joining), even after retries."""
 
 
 class PredictionError(ResponseError):

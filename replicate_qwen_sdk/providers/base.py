@@ -9,7 +9,7 @@ from ..errors import ModelNotFoundError
 from ..messages import Messages
 from ..stream import TextStream
 
-__all__ = ["Provider"]
+__all__ = ["Provider", "class_or_instance_method"]
 
 
 class _instance_or_class_method:
@@ -43,6 +43,19 @@ class _instance_or_class_method:
         return on_temporary_instance
 
 
+class class_or_instance_method:
+    """A method that receives the instance when called on one, else the
+    class: instance attributes (a Space's own model name) then win over the
+    class's."""
+
+    def __init__(self, function):
+        self._function = function
+        functools.update_wrapper(self, function)
+
+    def __get__(self, instance, owner):
+        return functools.partial(self._function, owner if instance is None else instance)
+
+
 class Provider(abc.ABC):
     """Base class of the providers.
 
@@ -64,25 +77,27 @@ class Provider(abc.ABC):
     #: uses to build its temporary instance.
     instance_settings: ClassVar[tuple] = ("timeout", "max_retries", "proxy")
 
-    @classmethod
-    def get_model(cls, model: Optional[str]) -> str:
+    @class_or_instance_method
+    def get_model(self, model: Optional[str]) -> str:
         """Resolve a model name: empty → the default, alias → its target.
+        Callable on the class or on an instance.
 
         :raises ModelNotFoundError: for a name this provider does not serve.
         """
         if not model:
-            return cls.default_model
-        if model in cls.model_aliases:
-            return cls.model_aliases[model]
-        if model in cls.models or model == cls.default_model:
+            return self.default_model
+        if model in self.model_aliases:
+            return self.model_aliases[model]
+        if model in self.models or model == self.default_model:
             return model
-        return cls._resolve_other_model(model)
+        return self._resolve_other_model(model)
 
-    @classmethod
-    def _resolve_other_model(cls, model: str) -> str:
-        known = sorted(set(cls.models) | set(cls.model_aliases))
+    @class_or_instance_method
+    def _resolve_other_model(self, model: str) -> str:
+        known = sorted({self.default_model, *self.models, *self.model_aliases})
+        name = self.__name__ if isinstance(self, type) else type(self).__name__
         raise ModelNotFoundError(
-            f"Model not found: {model!r} is not served by {cls.__name__}. "
+            f"Model not found: {model!r} is not served by {name}. "
             f"Known models and aliases: {', '.join(known)}."
         )
 

@@ -41,7 +41,7 @@ from ..sse import EventStream
 from ..stream import TextStream
 from ..timeouts import Deadline, Timeout, TimeoutLike
 from ..transport import DEFAULT_POOL_SIZE, Transport
-from .base import Provider
+from .base import Provider, class_or_instance_method
 
 __all__ = ["Replicate"]
 
@@ -135,11 +135,11 @@ class Replicate(Provider):
         key = "set" if self._api_key else "missing"
         return f"Replicate(base_url={self.base_url!r}, api_key=<{key}>)"
 
-    @classmethod
-    def _resolve_other_model(cls, model: str) -> str:
+    @class_or_instance_method
+    def _resolve_other_model(self, model: str) -> str:
         if _MODEL_REF.match(model) or _VERSION_ID.match(model):
             return model
-        known = ", ".join(sorted(set(cls.models) | set(cls.model_aliases)))
+        known = ", ".join(sorted(set(self.models) | set(self.model_aliases)))
         raise ModelNotFoundError(
             f"Model not found: {model!r}. Replicate models are named 'owner/name' "
             f"(optionally ':<64-hex version>'); known names and aliases: {known}."

@@ -1,0 +1,435 @@
+"""Gradio Spaces: any Gradio chat app, spoken to through its queue.
+
+One call runs like this (wire facts in the project's protocol notes):
+
+1. ``GET /config`` (cached per instance) tells the protocol, the route
+   prefix (``/gradio_api`` from Gradio 5 on) and the endpoints, found by
+   ``api_name`` — never by a fixed ``fn_index``;
+2. the chat becomes the endpoint's inputs (query, history in the Chatbot's
+   own format, system prompt); a ChatInterface, whose history lives in
+   session state, first gets it through its chat-to-state step;
+3. ``POST {prefix}/queue/join`` returns an ``event_id``;
+   ``GET {prefix}/queue/data?session_hash=`` streams the session's messages;
+4. ``process_generating`` updates (full values, then diffs) become text
+   deltas; ``process_completed`` ends the answer, or raises the app's error.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from typing import Any, Dict, Iterator, List, Mapping, Optional
+
+from ...errors import (
+    APIConnectionError,
+    AuthenticationError,
+    InvalidArgumentError,
+    ModelNotFoundError,
+    PredictionError,
+    QueueFullError,
+    ResponseError,
+    SDKError,
+    ServerError,
+)
+from ...messages import Messages, normalize_messages, split_system
+from ...retry import CREATE, DEFAULT_MAX_RETRIES
+from ...sse import EventStream
+from ...stream import TextStream
+from ...timeouts import Deadline, Timeout, TimeoutLike
+from ...transport import DEFAULT_POOL_SIZE, Transport
+from ..base import Provider
+from .answer import AnswerTracker
+from .app import App, Endpoint, parse_config
+
+__all__ = ["GradioSpace", "Qwen_Qwen_2_72B", "space_url"]
+
+logger = logging.getLogger("replicate_qwen_sdk")
+
+_SPACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def space_url(src: str) -> str:
+    """The base URL of ``src``: a URL as given (without trailing slash), or a
+    Space id ``owner/name`` → ``https://owner-name.hf.space``."""
+    if not isinstance(src, str) or not src.strip():
+        raise InvalidArgumentError(f"src must be a URL or a Space id like 'owner/name', got {src!r}.")
+    src = src.strip()
+    if re.match(r"^https?://", src):
+        return src.rstrip("/")
+    if _SPACE_ID.match(src):
+        host = re.sub(r"[^a-z0-9-]", "-", src.lower().replace("/", "-"))
+        return f"https://{host}.hf.space"
+    raise InvalidArgumentError(f"src must be an http(s) URL or a Space id like 'owner/name', got {src!r}.")
+
+
+class GradioSpace(Provider):
+    """Stream text from a Gradio chat app: a Hugging Face Space or any URL.
+
+    Safe to share between threads. The app's layout (``/config``) is read
+    once per instance and refreshed once if the app no longer knows the
+    endpoint.
+
+    :param src: the app's URL, or a Space id (``"Qwen/Qwen2-72B-Instruct"``).
+    :param api_name: the endpoint to call (``"/chat"``); by default the app's
+        chat endpoint is found from its layout.
+    :param hf_token: a Hugging Face token for private or gated Spaces;
+        defaults to ``HF_TOKEN``. Sent only as a ``Bearer`` header, never shown.
+    :param timeout: a :class:`~replicate_qwen_sdk.Timeout` or seconds.
+    :param max_retries: retries per request after the first attempt (a full
+        queue is retried with backoff).
+    :param proxy: a proxy URL; unset, the standard proxy variables apply.
+    """
+
+    label = "Gradio Space"
+    working = True
+    needs_auth = False
+    supports_stream = True
+    supports_system_message = True
+    supports_message_history = True
+    instance_settings = ("src", "api_name", "hf_token", "timeout", "max_retries", "proxy", "pool_size")
+    #: The endpoint to prefer when ``api_name`` is not given.
+    default_api_name: Optional[str] = None
+
+    def __init__(
+        self,
+        src: str,
+        *,
+        api_name: Optional[str] = None,
+        hf_token: Optional[str] = None,
+        timeout: TimeoutLike = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        proxy: Optional[str] = None,
+        pool_size: int = DEFAULT_POOL_SIZE,
+    ) -> None:
+        self.src = src
+        self.base_url = space_url(src)
+        self.api_name = api_name
+        if hf_token is None:
+            hf_token = os.environ.get("HF_TOKEN")
+        self._hf_token = (hf_token or "").strip() or None
+        self.timeout = Timeout.coerce(timeout)
+        self._transport = Transport(
+            timeout=self.timeout, max_retries=max_retries, proxy=proxy, pool_size=pool_size,
+            secrets=(self._hf_token,),
+        )
+        self._app: Optional[App] = None
+        self._app_lock = threading.Lock()
+        if type(self).default_model == "":
+            self.default_model = src
+            self.models = [src]
+
+    def __repr__(self) -> str:
+        token = "set" if self._hf_token else "none"
+        return f"{type(self).__name__}(src={self.src!r}, api_name={self.api_name!r}, hf_token=<{token}>)"
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_app_lock"] = None
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._app_lock = threading.Lock()
+
+    # -- the app's layout ------------------------------------------------------
+
+    def app(self, *, refresh: bool = False) -> App:
+        """The app's layout from ``/config`` (cached; ``refresh`` re-reads it)."""
+        app = self._app
+        if app is not None and not refresh:
+            return app
+        with self._app_lock:
+            if self._app is None or refresh and self._app is app:
+                self._app = self._fetch_app()
+            return self._app
+
+    def _fetch_app(self) -> App:
+        action = f"reading the app's layout from {self.base_url}/config"
+        try:
+            response = self._transport.request("GET", f"{self.base_url}/config", action=action,
+                                               headers=self._headers())
+        except AuthenticationError as exc:
+            raise AuthenticationError(
+                f"The app at {self.base_url} refused access (HTTP {exc.status_code}): it is private or "
+                "gated. Pass hf_token= (or set HF_TOKEN) with a token that can read it.",
+                status_code=exc.status_code, detail=exc.detail,
+            ) from None
+        except ModelNotFoundError as exc:
+            raise ModelNotFoundError(
+                f"No Gradio app at {self.base_url} (HTTP 404): the Space may not exist, be private "
+                "(pass hf_token= or set HF_TOKEN), or be paused. Check the id or URL.",
+                status_code=exc.status_code, detail=exc.detail,
+            ) from None
+        except ServerError as exc:
+            raise ServerError(
+                f"The app at {self.base_url} is not running (HTTP {exc.status_code}): a Space that is "
+                "asleep, building or paused answers like this. Open it in a browser to wake it, then retry.",
+                status_code=exc.status_code, detail=exc.detail,
+            ) from None
+        app = parse_config(self._transport.json(response, action=action))
+        logger.debug("app at %s: Gradio %s, %s, prefix %r, %d endpoints", self.base_url, app.version,
+                     app.protocol, app.api_prefix, len(app.endpoints))
+        return app
+
+    def _headers(self, accept: str = "application/json") -> Dict[str, str]:
+        headers = {"Accept": accept}
+        if self._hf_token:
+            headers["Authorization"] = f"Bearer {self._hf_token}"
+        return headers
+
+    # -- the call ---------------------------------------------------------------
+
+    def stream(self, model: Optional[str], messages: Messages, *, system_prompt: Optional[str] = None,
+               api_name: Optional[str] = None, **params: Any) -> TextStream:
+        """Send the chat to the app and return a :class:`TextStream` of the answer.
+
+        The app is joined (and its stream opened) before this returns, so a
+        missing app, an unknown endpoint or a full queue raises here.
+
+        :param model: ``None``, this Space's model name, or an alias.
+        :param messages: a prompt or a list of ``{role, content}``; the last
+            message is the user's question, the ones before it are sent as
+            the Chatbot's history.
+        :param system_prompt: overrides the system messages.
+        :param api_name: the endpoint for this call (else the instance's).
+        :param params: values for the app's other inputs, by label
+            (``max_tokens``/``temperature``/``top_p``/``top_k`` also match
+            labels such as "Max new tokens", "Top-p").
+        """
+        started = time.monotonic()
+        self.get_model(model)
+        chat = normalize_messages(messages)
+        system, conversation = split_system(chat)
+        if system_prompt is not None:
+            if not isinstance(system_prompt, str):
+                raise InvalidArgumentError(f"system_prompt must be a string, got {type(system_prompt).__name__}.")
+            system = system_prompt
+        if not conversation or conversation[-1].role != "user":
+            raise InvalidArgumentError("The last message must be the user's (role 'user'): it is what the app answers.")
+        query, history = conversation[-1].content, conversation[:-1]
+        run = _QueueRun(self, api_name or self.api_name, query, history, system, params,
+                        Deadline(self.timeout.total))
+        run.start()
+        return TextStream(run, started_at=started)
+
+
+class _QueueRun:
+    """One event on the app's queue. Implements ``StreamSource``."""
+
+    def __init__(self, space: GradioSpace, api_name, query, history, system, params, deadline: Deadline) -> None:
+        self._space = space
+        self._transport: Transport = space._transport
+        self._api_name = api_name
+        self._query = query
+        self._history = history
+        self._system = system
+        self._params = params
+        self._deadline = deadline
+        self.id: Optional[str] = None
+        self._session = uuid.uuid4().hex[:12]
+        self._app: Optional[App] = None
+        self._endpoint: Optional[Endpoint] = None
+        self._history_length = 0
+        self._response = None
+        self._cancelled = False
+
+    # -- start -------------------------------------------------------------------
+
+    def start(self) -> None:
+        try:
+            self._join(self._space.app())
+        except (ServerError, ModelNotFoundError, ResponseError) as exc:
+            if isinstance(exc, QueueFullError) or getattr(exc, "status_code", None) not in (404, 422, 500):
+                raise
+            # The cached layout may be stale (the app was restarted or
+            # changed): read it again once and retry with what it says now.
+            logger.info("joining %s failed (%s); reloading the app's layout", self._space.base_url, exc)
+            self._session = uuid.uuid4().hex[:12]
+            self._join(self._space.app(refresh=True))
+        self._open_stream()
+
+    def _url(self, route: str) -> str:
+        return f"{self._space.base_url}{self._app.api_prefix}{route}"
+
+    def _join(self, app: App) -> None:
+        self._app = app
+        endpoint = self._endpoint = app.endpoint(self._api_name, self._space.default_api_name)
+        inputs = app.build_inputs(endpoint, self._query, self._history, self._system, self._params)
+        self._history_length = inputs.history_length
+        headers = {**self._space._headers(), "Content-Type": "application/json"}
+        if inputs.seed is not None:
+            fn_index, value = inputs.seed
+            response = self._transport.request(
+                "POST", self._url("/run/predict"), action=f"loading the chat history into {endpoint.route}",
+                deadline=self._deadline, headers=headers,
+                json={"data": [value], "fn_index": fn_index, "trigger_id": None, "event_data": None,
+                      "session_hash": self._session},
+            )
+            response.close()
+        action = f"joining the queue of {endpoint.route} at {self._space.base_url}"
+        try:
+            response = self._transport.request(
+                "POST", self._url("/queue/join"), action=action, policy=CREATE, deadline=self._deadline,
+                headers=headers,
+                json={"data": inputs.data, "event_data": None, "fn_index": endpoint.fn_index,
+                      "trigger_id": endpoint.trigger_id, "session_hash": self._session},
+            )
+        except ServerError as exc:
+            if exc.status_code == 503:
+                raise QueueFullError(
+                    f"The app's queue is full ({exc.detail or 'HTTP 503'}) after {self._transport.max_retries} "
+                    "retries. Try again later, or raise max_retries.",
+                    status_code=503, detail=exc.detail,
+                ) from None
+            raise
+        joined = self._transport.json(response, action=action)
+        if not isinstance(joined, dict) or not isinstance(joined.get("event_id"), str):
+            raise ResponseError(f"Unexpected answer while {action}: no event_id.", status_code=response.status_code)
+        self.id = joined["event_id"]
+        logger.debug("joined %s as event %s (fn_index %d)", endpoint.route, self.id, endpoint.fn_index)
+
+    def _open_stream(self) -> None:
+        action = f"opening the event stream of {self._space.base_url}"
+        response = self._transport.request(
+            "GET", f"{self._url('/queue/data')}?session_hash={self._session}", action=action,
+            deadline=self._deadline, headers=self._space._headers("text/event-stream"), stream=True,
+        )
+        content_type = response.headers.get("Content-Type", "")
+        if not content_type.startswith("text/event-stream"):
+            response.close()
+            raise ResponseError(f"Expected an event stream while {action}, got {content_type or 'no content type'}.",
+                                status_code=response.status_code)
+        self._response = response
+
+    # -- StreamSource ----------------------------------------------------------------
+
+    def interrupt(self) -> None:
+        self._transport.interrupt(self._response)
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        if self.id is None or self._endpoint is None:
+            return
+        response = self._transport.request(
+            "POST", self._url("/cancel"), action=f"canceling event {self.id}",
+            headers={**self._space._headers(), "Content-Type": "application/json"},
+            json={"session_hash": self._session, "fn_index": self._endpoint.fn_index, "event_id": self.id},
+        )
+        response.close()
+        logger.info("canceled event %s", self.id)
+
+    def chunks(self, delivered: List[str]) -> Iterator[str]:
+        index, kind = self._app.answer_location(self._endpoint)
+        answer = AnswerTracker(index, kind, self._history_length, delivered)
+        diffs = self._app.sends_diffs
+        have_full = False
+        action = f"streaming event {self.id} from {self._space.base_url}"
+        events = EventStream(self._transport.iter_bytes(self._response, action=action, deadline=self._deadline))
+        loads = json.loads
+        event_id = self.id
+        try:
+            for _kind, data, _id, _retry in events.fields():
+                message = loads(data)
+                if not isinstance(message, dict):
+                    continue
+                owner = message.get("event_id")
+                if owner is not None and owner != event_id:
+                    continue  # another event of the session
+                kind_of_message = message.get("msg")
+                if kind_of_message in ("process_generating", "process_streaming"):
+                    if message.get("success") is False:
+                        raise self._app_error(message)
+                    values = message.get("output", {}).get("data")
+                    if diffs and have_full:
+                        delta = answer.diff(values)
+                    else:
+                        delta = answer.full(values)
+                        have_full = True
+                    if delta:
+                        yield delta
+                elif kind_of_message == "process_completed":
+                    if not message.get("success", True):
+                        raise self._app_error(message)
+                    yield from self._finish(answer, message, delivered)
+                    return
+                elif kind_of_message == "unexpected_error":
+                    raise ResponseError(
+                        f"The app reported an unexpected error while {action}: "
+                        f"{message.get('message') or 'no message'}"
+                        + (" (it does not know this session; retry the call)." if message.get("session_not_found") else "."),
+                        detail=str(message.get("message") or ""),
+                    )
+                elif kind_of_message == "close_stream":
+                    break
+                elif kind_of_message == "log":
+                    level = logging.WARNING if message.get("level") in ("warning", "error") else logging.INFO
+                    logger.log(level, "app log for event %s: %s", event_id, message.get("log"))
+                # estimation, process_starts, progress, heartbeat: nothing to yield.
+        except ValueError as exc:
+            if isinstance(exc, SDKError):
+                raise
+            raise ResponseError(f"The app sent a message that is not JSON while {action}.") from None
+        finally:
+            response, self._response = self._response, None
+            if response is not None:
+                response.close()
+        if self._cancelled:
+            return
+        raise APIConnectionError(
+            f"The app's stream ended before the answer was complete while {action} "
+            f"({len(''.join(delivered))} characters received). Nothing is lost silently: retry the call."
+        )
+
+    def _finish(self, answer: AnswerTracker, message: Mapping[str, Any], delivered: List[str]) -> Iterator[str]:
+        values = message.get("output", {}).get("data")
+        if values is not None:  # the full final values
+            answer.full(values)
+        final = answer.text()
+        text = "".join(delivered)
+        if not final.startswith(text):
+            raise PredictionError(
+                f"The app rewrote text it had already streamed for event {self.id}, so the streamed text "
+                f"differs from its final answer ({len(final)} characters): {final[:200]!r}",
+                prediction_id=self.id,
+            )
+        if len(final) > len(text):
+            yield final[len(text):]
+
+    def _app_error(self, message: Mapping[str, Any]) -> PredictionError:
+        output = message.get("output") or {}
+        error = output.get("error") if isinstance(output, dict) else None
+        title = output.get("title") if isinstance(output, dict) else None
+        if error:
+            text = f"The app failed: {error}" + (f" ({title})" if title and title != "Error" else "") + "."
+        else:
+            text = ("The app failed without an error message (it hides errors unless launched with "
+                    "show_error=True); check the app's logs.")
+        return PredictionError(text, prediction_id=self.id, detail=self._transport.redact(str(error or "")))
+
+
+class Qwen_Qwen_2_72B(GradioSpace):
+    """The Qwen2-72B-Instruct Space (``Qwen/Qwen2-72B-Instruct``).
+
+    ``Qwen_Qwen_2_72B(url=...)`` points it at a mirror or a local copy of the
+    app; other keywords are those of :class:`GradioSpace`.
+    """
+
+    label = "Qwen Qwen-2.72B"
+    url = "https://qwen-qwen2-72b-instruct.hf.space"
+    api_endpoint = "https://qwen-qwen2-72b-instruct.hf.space/queue/join?"
+    working = True
+    supports_stream = True
+    supports_system_message = True
+    supports_message_history = True
+    default_model = "qwen-qwen2-72b-instruct"
+    model_aliases = {"qwen-2-72b": default_model}
+    models = list(model_aliases)
+    default_api_name = "model_chat"
+    instance_settings = ("url", "api_name", "hf_token", "timeout", "max_retries", "proxy", "pool_size")
+
+    def __init__(self, url: Optional[str] = None, **settings: Any) -> None:
+        super().__init__(url or type(self).url, **settings)
