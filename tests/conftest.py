@@ -39,3 +39,45 @@ def sdk_log(caplog):
     """Everything the SDK logs, at every level."""
     caplog.set_level(logging.DEBUG, logger="replicate_qwen_sdk")
     return caplog
+
+
+@pytest.fixture(scope="session")
+def gradio_apps():
+    """Real Gradio apps (tests/gradio_apps) on 127.0.0.1, started once per
+    test session in their own process: ``{"qwen": url, "chat": url, "busy": url}``."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    import tempfile
+
+    script = os.path.join(os.path.dirname(__file__), "gradio_apps", "serve.py")
+    errors = tempfile.TemporaryFile(mode="w+")  # a file, so a chatty server never blocks on a full pipe
+    process = subprocess.Popen(
+        [sys.executable, script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True,
+    )
+    ready = {}
+
+    def read_first_line():
+        ready["line"] = process.stdout.readline()
+
+    reader = threading.Thread(target=read_first_line, daemon=True)
+    reader.start()
+    reader.join(300)  # importing gradio can take a minute on a busy machine
+    line = ready.get("line", "")
+    if not line.strip():
+        process.kill()
+        errors.seek(0)
+        raise RuntimeError(f"the Gradio test apps did not start: {errors.read()[-3000:]}")
+    try:
+        yield json.loads(line)
+    finally:
+        process.stdin.close()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+        errors.close()
