@@ -369,19 +369,27 @@ class _QueueRun:
                     level = logging.WARNING if message.get("level") in ("warning", "error") else logging.INFO
                     logger.log(level, "app log for event %s: %s", event_id, message.get("log"))
                 # estimation, process_starts, progress, heartbeat: nothing to yield.
+        except APIConnectionError as exc:
+            if self._cancelled:
+                return
+            broken = f" ({exc})"
         except ValueError as exc:
             if isinstance(exc, SDKError):
                 raise
             raise ResponseError(f"The app sent a message that is not JSON while {action}.") from None
+        else:
+            broken = ""
         finally:
             response, self._response = self._response, None
             if response is not None:
                 response.close()
         if self._cancelled:
             return
+        # Gradio has no way to resume an event: say so rather than end short.
         raise APIConnectionError(
             f"The app's stream ended before the answer was complete while {action} "
-            f"({len(''.join(delivered))} characters received). Nothing is lost silently: retry the call."
+            f"({len(''.join(delivered))} characters received; the text so far is in the stream's .text). "
+            f"Retry the call.{broken}"
         )
 
     def _finish(self, answer: AnswerTracker, message: Mapping[str, Any], delivered: List[str]) -> Iterator[str]:
