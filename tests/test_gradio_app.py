@@ -1,0 +1,278 @@
+"""Gradio pieces on their own: layouts, chat mapping, diff application, /config failures."""
+import json
+import pathlib
+import pickle
+
+import pytest
+import responses
+from responses.registries import OrderedRegistry
+
+from replicate_qwen_sdk import (
+    AuthenticationError,
+    GradioSpace,
+    InvalidArgumentError,
+    ModelNotFoundError,
+    QueueFullError,
+    Qwen_Qwen_2_72B,
+    ResponseError,
+    ServerError,
+)
+from replicate_qwen_sdk.messages import Message
+from replicate_qwen_sdk.providers.gradio.answer import AnswerTracker
+from replicate_qwen_sdk.providers.gradio.app import ChatFormat, parse_config
+from replicate_qwen_sdk.providers.gradio.space import space_url
+
+DATA = pathlib.Path(__file__).parent / "data" / "gradio4"
+URL = "http://127.0.0.1:9"
+
+
+def qwen4_config():
+    return json.loads((DATA / "qwen_space.config.json").read_text())
+
+
+# -- where a Space lives ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "src, url",
+    [
+        ("Qwen/Qwen2-72B-Instruct", "https://qwen-qwen2-72b-instruct.hf.space"),
+        ("abidlabs/my_chat.bot", "https://abidlabs-my-chat-bot.hf.space"),
+        ("http://127.0.0.1:7860/", "http://127.0.0.1:7860"),
+        ("https://example.org/apps/chat", "https://example.org/apps/chat"),
+    ],
+)
+def test_space_ids_and_urls(src, url):
+    assert space_url(src) == url
+
+
+@pytest.mark.parametrize("src", ["", "not a space", "a/b/c", None, "ftp://x"])
+def test_bad_sources_are_rejected(src):
+    with pytest.raises(InvalidArgumentError):
+        space_url(src)
+
+
+def test_qwen_preset_keeps_the_seed_attributes():
+    assert Qwen_Qwen_2_72B.label == "Qwen Qwen-2.72B"
+    assert Qwen_Qwen_2_72B.url == "https://qwen-qwen2-72b-instruct.hf.space"
+    assert Qwen_Qwen_2_72B.api_endpoint == Qwen_Qwen_2_72B.url + "/queue/join?"
+    assert Qwen_Qwen_2_72B.default_model == "qwen-qwen2-72b-instruct"
+    assert Qwen_Qwen_2_72B.model_aliases == {"qwen-2-72b": "qwen-qwen2-72b-instruct"}
+    assert Qwen_Qwen_2_72B.models == ["qwen-2-72b"]
+    assert Qwen_Qwen_2_72B.supports_message_history and Qwen_Qwen_2_72B.supports_system_message
+    assert Qwen_Qwen_2_72B.get_model(None) == Qwen_Qwen_2_72B.get_model("qwen-2-72b") == "qwen-qwen2-72b-instruct"
+    assert Qwen_Qwen_2_72B().base_url == Qwen_Qwen_2_72B.url
+    assert Qwen_Qwen_2_72B(url=URL).base_url == URL
+
+
+def test_a_generic_space_serves_its_own_name():
+    space = GradioSpace("owner/app")
+    assert space.get_model(None) == space.get_model("owner/app") == "owner/app"
+    with pytest.raises(ModelNotFoundError):
+        space.get_model("other/app")
+    assert GradioSpace.default_model == ""  # the class is untouched
+
+
+def test_spaces_pickle_without_their_lock_and_never_show_the_token():
+    space = GradioSpace(URL, hf_token="hf_abc123secret")
+    copy = pickle.loads(pickle.dumps(space))
+    assert copy.base_url == URL and copy._hf_token == "hf_abc123secret"
+    assert "hf_abc123secret" not in repr(copy) and "hf_token=<set>" in repr(copy)
+
+
+# -- layouts -------------------------------------------------------------------------
+
+
+def test_gradio_4_layout_is_read_from_config():
+    app = parse_config(qwen4_config())
+    assert (app.version, app.protocol, app.api_prefix, app.chat_format) == ("4.44.1", "sse_v3", "", ChatFormat.TUPLES)
+    endpoint = app.endpoint(None)
+    assert (endpoint.api_name, endpoint.fn_index, endpoint.trigger_id) == ("model_chat", 0, 5)
+    assert app.answer_location(endpoint) == (1, "chat")
+
+
+@pytest.mark.parametrize("protocol", ["ws", "sse", None])
+def test_old_protocols_are_refused_with_the_reason(protocol):
+    config = qwen4_config()
+    config["protocol"] = protocol
+    with pytest.raises(ResponseError) as caught:
+        parse_config(config)
+    assert "Gradio 4.9" in str(caught.value)
+
+
+def test_something_that_is_not_a_config_is_refused():
+    with pytest.raises(ResponseError):
+        parse_config({"hello": "world"})
+
+
+def test_chat_formats_follow_version_and_chatbot_type():
+    config = qwen4_config()
+    chatbot = next(c for c in config["components"] if c["type"] == "chatbot")
+    chatbot["props"]["type"] = "messages"
+    assert parse_config(config).chat_format == ChatFormat.MESSAGES
+    config["version"] = "6.31.0"
+    assert parse_config(config).chat_format == ChatFormat.PARTS
+
+
+def test_history_in_each_chatbot_format():
+    history = [Message("user", "a"), Message("assistant", "b"), Message("user", "c"), Message("user", "d"),
+               Message("assistant", "e")]
+    config = qwen4_config()
+    assert parse_config(config).history_value(history) == [["a", "b"], ["c", None], ["d", "e"]]
+    assert parse_config(config).history_value([Message("assistant", "hi")]) == [[None, "hi"]]
+    config["version"] = "6.0.0"
+    assert parse_config(config).history_value(history[:2]) == [
+        {"role": "user", "content": [{"type": "text", "text": "a"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "b"}]},
+    ]
+
+
+def test_inputs_go_where_the_layout_says():
+    app = parse_config(qwen4_config())
+    endpoint = app.endpoint("model_chat")
+    inputs = app.build_inputs(endpoint, "q", [Message("user", "a"), Message("assistant", "b")], "sys", {})
+    assert inputs.data == ["q", [["a", "b"]], "sys"] and inputs.history_length == 1
+    default = app.build_inputs(endpoint, "q", [], None, {})
+    assert default.data == ["q", [], "You are a helpful assistant."]
+
+
+def test_a_system_prompt_with_nowhere_to_go_is_refused():
+    app = parse_config(qwen4_config())
+    with pytest.raises(InvalidArgumentError) as caught:
+        app.build_inputs(app.endpoint("boom"), "q", [], "sys", {})
+    assert "system prompt" in str(caught.value)
+
+
+def test_parameters_match_input_labels():
+    config = qwen4_config()
+    config["components"] += [
+        {"id": 98, "type": "slider", "props": {"label": "Max new tokens", "value": 512}},
+        {"id": 99, "type": "slider", "props": {"label": "Top-p (nucleus sampling)", "value": 0.9}},
+    ]
+    boom = next(d for d in config["dependencies"] if d.get("api_name") == "boom")
+    boom["inputs"] = boom["inputs"] + [98, 99]
+    app = parse_config(config)
+    assert app.build_inputs(app.endpoint("boom"), "q", [], None, {"max_tokens": 64}).data == ["q", 64, 0.9]
+    assert app.build_inputs(app.endpoint("boom"), "q", [], None, {"top_p": 0.5}).data == ["q", 512, 0.5]
+    with pytest.raises(InvalidArgumentError) as caught:
+        app.build_inputs(app.endpoint("boom"), "q", [], None, {"colour": 1})
+    assert "Max new tokens" in str(caught.value)
+
+
+# -- following the answer through updates ---------------------------------------------
+
+
+def tracker(kind="chat", history_length=0, index=1):
+    delivered = []
+    return AnswerTracker(index, kind, history_length, delivered), delivered
+
+
+def feed(answer, delivered, delta):
+    delivered.append(delta) if delta else None
+    return delta
+
+
+def test_appends_to_the_answer_are_the_deltas():
+    answer, delivered = tracker(history_length=1)
+    assert feed(answer, delivered, answer.full(["", [["hi", "hello"], ["q", "An"]], "s"])) == "An"
+    for word in [" answer", ", [0, 1]", "\n"]:
+        assert feed(answer, delivered, answer.diff([[], [["append", [1, 1], word]], []])) == word
+    assert answer.diff([[], [], []]) == ""
+    assert answer.text() == "An answer, [0, 1]\n"
+
+
+def test_the_previous_turn_is_not_taken_for_the_answer():
+    answer, delivered = tracker(history_length=1)
+    assert answer.full(["", [["hi", "hello"]], "s"]) == ""
+    assert feed(answer, delivered, answer.diff([[], [["add", [1], ["q", "New"]]], []])) == "New"
+    assert feed(answer, delivered, answer.diff([[], [["append", [1, 1], "er"]], []])) == "er"
+
+
+def test_gradio_6_parts_with_structural_edits():
+    answer, delivered = tracker()
+    user = {"role": "user", "content": [{"type": "text", "text": "q"}]}
+    assert answer.full([None, [user]]) == ""
+    new = {"role": "assistant", "content": [{"type": "text", "text": "He"}]}
+    assert feed(answer, delivered, answer.diff([[], [["add", [1], new]]])) == "He"
+    assert feed(answer, delivered, answer.diff([[], [["append", [1, "content", 0, "text"], "llo"]]])) == "llo"
+    # An edit elsewhere in the same output does not disturb the answer.
+    assert feed(answer, delivered, answer.diff([[["replace", [], "x"]], [["replace", [1, "metadata"], {"a": 1}],
+                                                                         ["append", [1, "content", 0, "text"], "!"]]])) == "!"
+    assert answer.text() == "Hello!"
+
+
+def test_text_outputs_and_root_appends():
+    answer, delivered = tracker(kind="text", index=0)
+    assert feed(answer, delivered, answer.full(["echo:", None])) == "echo:"
+    assert feed(answer, delivered, answer.diff([[["append", [], " hi"]], []])) == " hi"
+    assert answer.text() == "echo: hi"
+
+
+def test_a_rewrite_of_streamed_text_is_held_back():
+    answer, delivered = tracker(kind="text", index=0)
+    feed(answer, delivered, answer.full(["Thinking..."]))
+    assert answer.diff([[["replace", [], "Answer"]]]) == ""
+    assert answer.diff([[["append", [], " more"]]]) == ""
+    assert answer.text() == "Answer more"
+
+
+def test_many_appends_interleaved_with_other_edits_stay_exact():
+    answer, delivered = tracker(kind="chat", index=0)
+    feed(answer, delivered, answer.full([[["q", ""]], 0]))
+    expected = ""
+    for i in range(2000):
+        piece = f"w{i} "
+        expected += piece
+        edits = [[["append", [0, 1], piece]], [["replace", [], i]]]
+        feed(answer, delivered, answer.diff(edits))
+    assert "".join(delivered) == expected == answer.text()
+
+
+@pytest.mark.parametrize("bad", [[[["append", [5, 1], "x"]], [], []], [[["explode", [0], 1]], [], []], "nope", [[], []]])
+def test_malformed_diffs_are_typed_errors(bad):
+    answer, _ = tracker()
+    answer.full(["", [["q", "a"]], "s"])
+    with pytest.raises(ResponseError):
+        answer.diff(bad)
+
+
+# -- the app cannot be reached as asked -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "status, cls, fragment",
+    [(401, AuthenticationError, "hf_token"), (403, AuthenticationError, "private"),
+     (404, ModelNotFoundError, "hf_token"), (503, ServerError, "asleep")],
+)
+@responses.activate
+def test_config_failures_say_what_to_do(status, cls, fragment):
+    responses.get(f"{URL}/config", status=status, json={"error": "nope"})
+    with pytest.raises(cls) as caught:
+        GradioSpace(URL, max_retries=0).stream(None, "hi")
+    assert fragment in str(caught.value)
+
+
+@responses.activate
+def test_a_page_that_is_not_json_is_reported():
+    responses.get(f"{URL}/config", body="<html>hello</html>", content_type="text/html")
+    with pytest.raises(ResponseError) as caught:
+        GradioSpace(URL).stream(None, "hi")
+    assert "not JSON" in str(caught.value)
+
+
+@responses.activate(registry=OrderedRegistry)
+def test_a_full_queue_is_retried_then_raised_as_queue_full():
+    responses.get(f"{URL}/config", json=qwen4_config())
+    for _ in range(3):
+        responses.post(f"{URL}/queue/join", status=503, json={"detail": "Queue is full. Max size is 1 and size is 1."})
+    space = GradioSpace(URL, max_retries=2)
+    space._transport.sleep = lambda seconds: None
+    with pytest.raises(QueueFullError) as caught:
+        space.stream(None, "hi")
+    assert "Queue is full" in str(caught.value)
+    assert len([c for c in responses.calls if c.request.url.endswith("/queue/join")]) == 3
+
+
+def test_the_last_message_must_be_the_users():
+    with pytest.raises(InvalidArgumentError):
+        GradioSpace(URL).stream(None, [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}])
