@@ -1,24 +1,58 @@
-"""Run the benchmarks and print one table: ``python -m bench``."""
+"""Run the benchmarks and print their tables: ``python -m bench``.
+
+Every figure is a median of several runs; every comparison is a ratio of
+figures measured in the same run, since absolute seconds on a shared
+machine mean little.
+"""
 from __future__ import annotations
 
 import argparse
 
-from . import replicate_stream
+from . import gradio_stream, replicate_stream
+
+
+def replicate_table(tokens: int, runs: int) -> None:
+    print(f"Replicate stream, {tokens:,} events, client process CPU (s), median of {runs} runs")
+    print(f"{'framing':<27} {'floor':>8} {'complete()':>11} {'ratio':>6} {'iterate':>8} {'ratio':>6}")
+    for label, batch in (("one HTTP chunk per event", 1), ("events coalesced (16 KiB)", 16384)):
+        m = replicate_stream.run(tokens, runs, batch)
+        floor = m["floor"]
+        print(f"{label:<27} {floor:>8.3f} {m['sdk complete()']:>11.3f} {m['sdk complete()'] / floor:>6.2f}"
+              f" {m['sdk iterate']:>8.3f} {m['sdk iterate'] / floor:>6.2f}")
+
+
+def gradio_table(sizes, runs: int) -> None:
+    print(f"Gradio 6 stream (real app), client process CPU (s), median of {runs} runs")
+    try:
+        results = gradio_stream.run(sizes, runs)
+    except (ImportError, RuntimeError) as exc:
+        print(f"  skipped: {exc} (pip install -e '.[bench]')")
+        return
+    print(f"{'updates':>8} {'floor':>8} {'sdk':>8} {'gradio_client':>14} {'sdk/floor':>10} {'sdk/gradio_client':>18}")
+    for size in sizes:
+        m = results[size]
+        peer = m["gradio_client"]
+        peer_text = f"{peer:>14.3f}" if peer is not None else f"{'not installed':>14}"
+        ratio = f"{m['sdk'] / peer:>18.2f}" if peer is not None else f"{'-':>18}"
+        print(f"{size:>8} {m['floor']:>8.3f} {m['sdk']:>8.3f} {peer_text} {m['sdk'] / m['floor']:>10.2f} {ratio}")
+    first, last = sizes[0], sizes[-1]
+    print(f"growth {first} -> {last} updates: sdk x{results[last]['sdk'] / results[first]['sdk']:.2f}"
+          + (f", gradio_client x{results[last]['gradio_client'] / results[first]['gradio_client']:.2f}"
+             if results[first]["gradio_client"] else ""))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--only", choices=("replicate", "gradio"), help="run one table")
     parser.add_argument("--tokens", type=int, default=100_000, help="events in the Replicate stream")
-    parser.add_argument("--runs", type=int, default=5, help="runs per client; medians are reported")
+    parser.add_argument("--runs", type=int, default=5, help="runs per figure; medians are reported")
+    parser.add_argument("--updates", type=int, nargs="+", default=[3000, 6000], help="Gradio answer sizes")
     args = parser.parse_args()
-
-    print(f"Replicate stream, {args.tokens:,} events, client process CPU, median of {args.runs} runs")
-    print(f"{'framing':<27} {'floor s':>8} {'complete() s':>13} {'ratio':>6} {'iterate s':>10} {'ratio':>6}")
-    for label, batch in (("one HTTP chunk per event", 1), ("events coalesced (16 KiB)", 16384)):
-        m = replicate_stream.run(args.tokens, args.runs, batch)
-        floor = m["floor"]
-        print(f"{label:<27} {floor:>8.3f} {m['sdk complete()']:>13.3f} {m['sdk complete()'] / floor:>6.2f}"
-              f" {m['sdk iterate']:>10.3f} {m['sdk iterate'] / floor:>6.2f}")
+    if args.only in (None, "replicate"):
+        replicate_table(args.tokens, args.runs)
+        print()
+    if args.only in (None, "gradio"):
+        gradio_table(tuple(args.updates), max(1, args.runs // 2))
 
 
 if __name__ == "__main__":
