@@ -150,14 +150,28 @@ def test_a_stream_cut_before_completion_is_an_error_not_a_short_answer(qwen_repl
     assert stream.text == FIRST + "".join(f" word{i}" for i in range(5))  # word5 was cut mid-message
 
 
-def test_an_unknown_session_is_reported(qwen_replay):
+def test_a_lost_session_is_joined_again_once_then_reported(qwen_replay):
     qwen_replay.script(0, "qwen_space.model_chat")
-    qwen_replay.streams.clear()
     original = qwen_replay.scripts[0]
     qwen_replay.scripts[0] = (original[0], qwen_replay.unknown_session)
     with pytest.raises(ResponseError) as caught:
         Qwen_Qwen_2_72B(url=qwen_replay.url).complete(None, "hi")
     assert "Session not found" in str(caught.value)
+    assert len(qwen_replay.joins()) == 2
+
+
+def test_a_session_lost_once_is_recovered(qwen_replay):
+    qwen_replay.script(0, "qwen_space.model_chat")
+    event_id, good = qwen_replay.scripts[0]
+    streams = iter([qwen_replay.unknown_session, good])
+
+    class OneLoss(dict):
+        def __setitem__(self, key, value):
+            super().__setitem__(key, next(streams))
+
+    qwen_replay.streams = OneLoss()
+    assert Qwen_Qwen_2_72B(url=qwen_replay.url).complete(None, QWEN_CHAT).endswith("word9")
+    assert len(qwen_replay.joins()) == 2
 
 
 def test_a_stale_layout_is_reloaded_once(qwen_replay):

@@ -323,6 +323,23 @@ class _QueueRun:
         logger.info("canceled event %s", self.id)
 
     def chunks(self, delivered: List[str]) -> Iterator[str]:
+        try:
+            yield from self._read_event(delivered)
+        except _SessionLost as lost:
+            if delivered or self._cancelled:
+                raise lost.error from None
+            # The app (or the replica behind a proxy) lost the session before
+            # any output: join once more, with the layout read again.
+            logger.info("the app lost session %s; joining again", self._session)
+            self._session = uuid.uuid4().hex[:12]
+            self._join(self._space.app(refresh=True))
+            self._open_stream()
+            try:
+                yield from self._read_event(delivered)
+            except _SessionLost as again:
+                raise again.error from None
+
+    def _read_event(self, delivered: List[str]) -> Iterator[str]:
         index, kind = self._app.answer_location(self._endpoint)
         answer = AnswerTracker(index, kind, self._history_length, delivered)
         diffs = self._app.sends_diffs
@@ -357,12 +374,14 @@ class _QueueRun:
                     yield from self._finish(answer, message, delivered)
                     return
                 elif kind_of_message == "unexpected_error":
-                    raise ResponseError(
-                        f"The app reported an unexpected error while {action}: "
-                        f"{message.get('message') or 'no message'}"
-                        + (" (it does not know this session; retry the call)." if message.get("session_not_found") else "."),
-                        detail=str(message.get("message") or ""),
+                    text = str(message.get("message") or "no message")
+                    lost = message.get("session_not_found") or "session not found" in text.lower()
+                    error = ResponseError(
+                        f"The app reported an unexpected error while {action}: {text}"
+                        + (" (it does not know this session; retry the call)." if lost else "."),
+                        detail=text,
                     )
+                    raise _SessionLost(error) if lost else error
                 elif kind_of_message == "close_stream":
                     break
                 elif kind_of_message == "log":
@@ -417,6 +436,14 @@ class _QueueRun:
             text = ("The app failed without an error message (it hides errors unless launched with "
                     "show_error=True); check the app's logs.")
         return PredictionError(text, prediction_id=self.id, detail=self._transport.redact(str(error or "")))
+
+
+class _SessionLost(Exception):
+    """The app no longer knows the session; carries the error to raise."""
+
+    def __init__(self, error: ResponseError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class Qwen_Qwen_2_72B(GradioSpace):
