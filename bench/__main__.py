@@ -4,6 +4,7 @@ Every figure is a median of several runs; every comparison is a ratio of
 figures measured in the same run, since absolute seconds on a shared
 machine mean little.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,10 @@ def replicate_table(tokens: int, runs: int) -> None:
     for label, batch in (("one HTTP chunk per event", 1), ("events coalesced (16 KiB)", 16384)):
         m = replicate_stream.run(tokens, runs, batch)
         floor = m["floor"]
-        print(f"{label:<27} {floor:>8.3f} {m['sdk complete()']:>11.3f} {m['sdk complete()'] / floor:>6.2f}"
-              f" {m['sdk iterate']:>8.3f} {m['sdk iterate'] / floor:>6.2f}")
+        print(
+            f"{label:<27} {floor:>8.3f} {m['sdk complete()']:>11.3f} {m['sdk complete()'] / floor:>6.2f}"
+            f" {m['sdk iterate']:>8.3f} {m['sdk iterate'] / floor:>6.2f}"
+        )
 
 
 def gradio_table(sizes, runs: int) -> None:
@@ -36,9 +39,14 @@ def gradio_table(sizes, runs: int) -> None:
         ratio = f"{m['sdk'] / peer:>18.2f}" if peer is not None else f"{'-':>18}"
         print(f"{size:>8} {m['floor']:>8.3f} {m['sdk']:>8.3f} {peer_text} {m['sdk'] / m['floor']:>10.2f} {ratio}")
     first, last = sizes[0], sizes[-1]
-    print(f"growth {first} -> {last} updates: sdk x{results[last]['sdk'] / results[first]['sdk']:.2f}"
-          + (f", gradio_client x{results[last]['gradio_client'] / results[first]['gradio_client']:.2f}"
-             if results[first]["gradio_client"] else ""))
+    print(
+        f"growth {first} -> {last} updates: sdk x{results[last]['sdk'] / results[first]['sdk']:.2f}"
+        + (
+            f", gradio_client x{results[last]['gradio_client'] / results[first]['gradio_client']:.2f}"
+            if results[first]["gradio_client"]
+            else ""
+        )
+    )
 
 
 def main() -> None:

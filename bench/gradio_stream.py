@@ -9,6 +9,7 @@ one word to the Chatbot's last message. Compared, on the same server:
 * this SDK (``Qwen_Qwen_2_72B(url=...).complete``);
 * ``gradio_client`` (``Client.submit`` and iterating the job), if installed.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,9 @@ SERVE = os.path.join(ROOT, "tests", "gradio_apps", "serve.py")
 @contextmanager
 def gradio_apps() -> Iterator[Dict[str, str]]:
     """Start the test apps in a child process; yield their URLs."""
-    process = subprocess.Popen([sys.executable, SERVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [sys.executable, SERVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     line: Dict[str, str] = {}
     reader = threading.Thread(target=lambda: line.setdefault("urls", process.stdout.readline()), daemon=True)
     reader.start()
@@ -61,10 +63,16 @@ def floor_client(url: str, words: int) -> str:
     prefix = config.get("api_prefix") or ""
     dependency = next(d for d in config["dependencies"] if d.get("api_name") == "model_chat")
     session_hash = uuid.uuid4().hex[:12]
-    event_id = session.post(f"{url}{prefix}/queue/join", json={
-        "data": [f"LONG {words}", [], "sys"], "fn_index": dependency["id"],
-        "trigger_id": dependency["targets"][0][0], "session_hash": session_hash, "event_data": None,
-    }).json()["event_id"]
+    event_id = session.post(
+        f"{url}{prefix}/queue/join",
+        json={
+            "data": [f"LONG {words}", [], "sys"],
+            "fn_index": dependency["id"],
+            "trigger_id": dependency["targets"][0][0],
+            "session_hash": session_hash,
+            "event_data": None,
+        },
+    ).json()["event_id"]
     response = session.get(f"{url}{prefix}/queue/data", params={"session_hash": session_hash}, stream=True)
     parts: List[str] = []
     buffer = b""
@@ -134,5 +142,7 @@ def run(sizes=(3000, 6000), runs: int = 3) -> Dict[int, Dict[str, Optional[float
                     results[size][name].append(time.process_time() - started)
                     if text.strip() != expected_text(size):
                         raise AssertionError(f"{name} returned wrong text for {size} words")
-    return {size: {name: (statistics.median(values) if values else None) for name, values in by_client.items()}
-            for size, by_client in results.items()}
+    return {
+        size: {name: (statistics.median(values) if values else None) for name, values in by_client.items()}
+        for size, by_client in results.items()
+    }

@@ -5,6 +5,7 @@ prediction, open the stream, split the bytes on blank lines, keep the
 ``data:`` of ``output`` events. It has no resume, no typed errors, no
 timeouts beyond the socket's: what no SDK can beat by much.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -22,7 +23,9 @@ MODEL = "bench/model"
 def floor_client(base_url: str) -> str:
     session = requests.Session()
     headers = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
-    created = session.post(f"{base_url}/models/{MODEL}/predictions", json={"input": {"prompt": "go"}}, headers=headers).json()
+    created = session.post(
+        f"{base_url}/models/{MODEL}/predictions", json={"input": {"prompt": "go"}}, headers=headers
+    ).json()
     response = session.get(created["urls"]["stream"], headers={**headers, "Accept": "text/event-stream"}, stream=True)
     parts: List[str] = []
     buffer = b""
@@ -60,8 +63,11 @@ def sdk_iterate(base_url: str) -> str:
     return "".join(parts)
 
 
-CLIENTS: Dict[str, Callable[[str], str]] = {"floor": floor_client, "sdk complete()": sdk_complete,
-                                            "sdk iterate": sdk_iterate}
+CLIENTS: Dict[str, Callable[[str], str]] = {
+    "floor": floor_client,
+    "sdk complete()": sdk_complete,
+    "sdk iterate": sdk_iterate,
+}
 
 
 def measure(base_url: str, expected: str, runs: int) -> Dict[str, List[float]]:

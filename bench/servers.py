@@ -1,4 +1,5 @@
 """Emulators in a separate process, so that their CPU is not counted as the client's."""
+
 from __future__ import annotations
 
 import multiprocessing

@@ -10,6 +10,7 @@ exceptions from :mod:`replicate_qwen_sdk.errors`. The library logs through the
 standard :mod:`logging` module, under the ``replicate_qwen_sdk`` logger, and
 prints nothing.
 """
+
 import logging as _logging
 
 from .__version__ import __version__

@@ -1,4 +1,5 @@
 """``python -m replicate_qwen_sdk``: the command line."""
+
 import sys
 
 from .cli import main

@@ -1,4 +1,5 @@
 """Command line: ``replicate-qwen`` (also ``python -m replicate_qwen_sdk``)."""
+
 from __future__ import annotations
 
 import argparse
@@ -54,7 +55,9 @@ def _demo(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="replicate-qwen", description="Stream text from LLMs on Replicate and Gradio Spaces.")
+    parser = argparse.ArgumentParser(
+        prog="replicate-qwen", description="Stream text from LLMs on Replicate and Gradio Spaces."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr (-vv for debug)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -68,8 +71,9 @@ def main(argv: Optional[List[str]] = None, out: TextIO = sys.stdout) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.verbose:
-        logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else logging.INFO,
-                            format="%(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose > 1 else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+        )
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -23,6 +23,7 @@ mid-stream error event, which has none) to the right class;
 :func:`error_from_response` and :func:`error_from_event_data` feed it from a
 failed HTTP response and from a stream's ``error`` event.
 """
+
 from __future__ import annotations
 
 import json
@@ -223,9 +224,7 @@ def error_for_status(
         )
     if status_code == 404:
         what = f"Model not found: {model!r}" if model else "Model not found"
-        return ModelNotFoundError(
-            f"{what} (HTTP 404 while {action}){explained}. {_ADVICE[404]}", **fields
-        )
+        return ModelNotFoundError(f"{what} (HTTP 404 while {action}){explained}. {_ADVICE[404]}", **fields)
     head = f"HTTP {status_code} while {action}{explained}."
     if status_code in (401, 403):
         return AuthenticationError(f"{head} {_ADVICE[401 if status_code == 401 else 403]}", **fields)

@@ -4,6 +4,7 @@ A chat is either a plain prompt string or a list of ``{"role", "content"}``
 mappings. ``content`` is a string, or a list of text parts
 (``{"type": "text", "text": ...}``) as several chat APIs write it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,14 +55,10 @@ def normalize_messages(messages: Messages) -> List[Message]:
 def _normalize_one(index: int, message: Any) -> Message:
     where = f"messages[{index}]"
     if not isinstance(message, Mapping):
-        raise InvalidArgumentError(
-            f"{where} must be a dict with 'role' and 'content', got {type(message).__name__}."
-        )
+        raise InvalidArgumentError(f"{where} must be a dict with 'role' and 'content', got {type(message).__name__}.")
     role = message.get("role")
     if not isinstance(role, str) or role not in KNOWN_ROLES:
-        raise InvalidArgumentError(
-            f"{where}['role'] must be one of {', '.join(KNOWN_ROLES)}; got {role!r}."
-        )
+        raise InvalidArgumentError(f"{where}['role'] must be one of {', '.join(KNOWN_ROLES)}; got {role!r}.")
     if "content" not in message:
         raise InvalidArgumentError(f"{where} has no 'content'.")
     return Message(role, _content_text(where, message["content"]))
@@ -75,9 +72,7 @@ def _content_text(where: str, content: Any) -> str:
         for position, part in enumerate(content):
             if isinstance(part, str):
                 texts.append(part)
-            elif isinstance(part, Mapping) and part.get("type", "text") == "text" and isinstance(
-                part.get("text"), str
-            ):
+            elif isinstance(part, Mapping) and part.get("type", "text") == "text" and isinstance(part.get("text"), str):
                 texts.append(part["text"])
             else:
                 raise InvalidArgumentError(

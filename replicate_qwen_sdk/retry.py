@@ -11,6 +11,7 @@ Two policies cover every request the SDK sends:
   did not act: 429, 502, 503, 504, and failures to *connect*. Never on 500,
   never after the request may have reached the server.
 """
+
 from __future__ import annotations
 
 import random
@@ -63,7 +64,7 @@ def backoff_delay(attempt: int, *, base: float = BACKOFF_BASE, cap: float = BACK
     """Delay before retry number ``attempt`` (0-based): capped exponential
     growth with "equal jitter" (half fixed, half random), so that many clients
     failing together do not retry together."""
-    step = min(cap, base * (2 ** attempt))
+    step = min(cap, base * (2**attempt))
     return step / 2 + random.uniform(0, step / 2)
 
 

@@ -19,6 +19,7 @@ Framing accepts LF, CRLF and CR line ends, in any mix, split across network
 chunks at any byte (a CRLF pair or a UTF-8 character included), and each
 event is handed on the moment its terminating blank line arrives.
 """
+
 from __future__ import annotations
 
 import re
@@ -143,7 +144,7 @@ def _block_batches(chunks: Iterable[bytes]) -> Iterator[List[bytes]]:
         if first:
             first = False
             if chunk.startswith(_BOM):
-                chunk = chunk[len(_BOM):]
+                chunk = chunk[len(_BOM) :]
         if skip_lf:
             skip_lf = False
             if chunk[:1] == b"\n":

@@ -1,4 +1,5 @@
 """TextStream: the iterator of text chunks a caller holds, from any provider."""
+
 from __future__ import annotations
 
 import logging

@@ -8,6 +8,7 @@ Three limits apply to every call:
 * ``total`` – an optional deadline for the whole call, retries and stream
   included (``None``: no overall limit; the idle limit still prevents hangs).
 """
+
 from __future__ import annotations
 
 import time
@@ -48,9 +49,7 @@ class Timeout:
             if value is None and name == "total":
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise InvalidArgumentError(
-                    f"Timeout.{name} must be a positive number of seconds, got {value!r}."
-                )
+                raise InvalidArgumentError(f"Timeout.{name} must be a positive number of seconds, got {value!r}.")
 
     @classmethod
     def coerce(cls, value: "TimeoutLike") -> "Timeout":
@@ -61,9 +60,7 @@ class Timeout:
         if isinstance(value, Timeout):
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InvalidArgumentError(
-                f"timeout must be a number of seconds or a Timeout(...), got {value!r}."
-            )
+            raise InvalidArgumentError(f"timeout must be a number of seconds or a Timeout(...), got {value!r}.")
         return cls(connect=float(value), read=float(value))
 
 

@@ -5,6 +5,7 @@ One :class:`Transport` per provider instance owns one ``requests.Session``
 retry policies, and turns every ``requests``/``urllib3`` failure and every
 HTTP error status into an exception from :mod:`replicate_qwen_sdk.errors`.
 """
+
 from __future__ import annotations
 
 import functools
@@ -73,9 +74,7 @@ class Transport:
         if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
             raise InvalidArgumentError(f"pool_size must be an integer >= 1, got {pool_size!r}.")
         if proxy is not None and (not isinstance(proxy, str) or "://" not in proxy):
-            raise InvalidArgumentError(
-                f"proxy must be a URL such as 'http://host:3128', got {proxy!r}."
-            )
+            raise InvalidArgumentError(f"proxy must be a URL such as 'http://host:3128', got {proxy!r}.")
         self.timeout = timeout
         self.max_retries = max_retries
         self.pool_size = pool_size
@@ -183,7 +182,11 @@ class Transport:
             attempt += 1
             logger.warning(
                 "%s failed (%s); retry %d of %d in %.2f s",
-                action, _short_reason(error), attempt, self.max_retries, delay,
+                action,
+                _short_reason(error),
+                attempt,
+                self.max_retries,
+                delay,
             )
             self.sleep(delay)
 
@@ -202,7 +205,10 @@ class Transport:
         )
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
-                "%s %s -> %d in %.3f s", method, _safe_url(url), response.status_code,
+                "%s %s -> %d in %.3f s",
+                method,
+                _safe_url(url),
+                response.status_code,
                 time.monotonic() - started,
             )
         return response
@@ -226,7 +232,9 @@ class Transport:
 
     # -- streaming ---------------------------------------------------------
 
-    def iter_bytes(self, response: requests.Response, *, action: str, deadline: Optional[Deadline] = None) -> Iterator[bytes]:
+    def iter_bytes(
+        self, response: requests.Response, *, action: str, deadline: Optional[Deadline] = None
+    ) -> Iterator[bytes]:
         """Yield a streaming response's body as it arrives, chunk by chunk.
 
         Each piece is handed on as soon as it arrives (one HTTP chunk of a
@@ -259,8 +267,7 @@ class Transport:
             # ValueError/AttributeError: the response was closed under us
             # (interrupt() from another thread).
             raise APIConnectionError(
-                f"The connection to {_host(response.url)} broke while {action}: "
-                f"{self.redact(_short_reason(exc))}."
+                f"The connection to {_host(response.url)} broke while {action}: {self.redact(_short_reason(exc))}."
             ) from None
         finally:
             response.close()
@@ -305,8 +312,9 @@ class Transport:
                 f"No response from {host} within {self.timeout.read:g} s while {action}. "
                 "The server may be overloaded; try again or raise the read timeout."
             )
-        if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                            requests.exceptions.InvalidSchema)):
+        if isinstance(
+            exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema)
+        ):
             return InvalidArgumentError(f"Invalid URL {_safe_url(url)!r} while {action}: {reason}.")
         if isinstance(exc, requests.exceptions.ProxyError):
             return APIConnectionError(
@@ -316,8 +324,7 @@ class Transport:
         if isinstance(exc, requests.exceptions.SSLError):
             return APIConnectionError(f"TLS failed with {host} while {action}: {reason}.")
         return APIConnectionError(
-            f"Could not reach {host} while {action}: {reason}. "
-            "Check the network, the base URL and any proxy settings."
+            f"Could not reach {host} while {action}: {reason}. Check the network, the base URL and any proxy settings."
         )
 
 

@@ -1,4 +1,5 @@
 """Shared fixtures: loopback emulators and providers pointed at them."""
+
 import logging
 
 import pytest
@@ -56,7 +57,11 @@ def gradio_apps():
     script = os.path.join(os.path.dirname(__file__), "gradio_apps", "serve.py")
     errors = tempfile.TemporaryFile(mode="w+")  # a file, so a chatty server never blocks on a full pipe
     process = subprocess.Popen(
-        [sys.executable, script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True,
+        [sys.executable, script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=errors,
+        text=True,
     )
     ready = {}
 

@@ -1,4 +1,5 @@
 """The exception hierarchy and the status → exception factory."""
+
 import pickle
 
 import pytest
@@ -96,10 +97,15 @@ def test_errors_survive_pickling_for_thread_and_process_pools(error):
 @pytest.mark.parametrize(
     "body, detail",
     [
-        (b'{"title":"Unauthenticated","detail":"You did not pass a valid authentication token","status":401}',
-         "You did not pass a valid authentication token"),
+        (
+            b'{"title":"Unauthenticated","detail":"You did not pass a valid authentication token","status":401}',
+            "You did not pass a valid authentication token",
+        ),
         (b'{"error": "Queue is full"}', "Queue is full"),
-        (b'{"detail": [{"msg": "field required"}, {"msg": "bad type"}]}', '[{"msg": "field required"}, {"msg": "bad type"}]'),
+        (
+            b'{"detail": [{"msg": "field required"}, {"msg": "bad type"}]}',
+            '[{"msg": "field required"}, {"msg": "bad type"}]',
+        ),
         (b"<html>502 Bad Gateway</html>", "<html>502 Bad Gateway</html>"),
         (b"", ""),
         (None, ""),

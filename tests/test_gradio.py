@@ -1,4 +1,5 @@
 """GradioSpace against real Gradio apps (tests/gradio_apps), served on 127.0.0.1 once per session."""
+
 import socket
 import threading
 import time
@@ -116,9 +117,7 @@ def test_eight_threads_share_one_instance(qwen):
     for thread in threads:
         thread.join(120)
     assert errors == []
-    assert results == {
-        i: f"[system=You are a helpful assistant.] [turns=0: ] you said: question {i}" for i in range(8)
-    }
+    assert results == {i: f"[system=You are a helpful assistant.] [turns=0: ] you said: question {i}" for i in range(8)}
 
 
 def test_chat_interface_gets_history_system_message_and_parameters(chat):
@@ -185,8 +184,7 @@ def test_cancel_frees_the_apps_slot(gradio_apps):
 
 
 def test_a_full_queue_is_retried_then_reported(gradio_apps):
-    provider = GradioSpace(gradio_apps["busy"], api_name="slow", max_retries=1,
-                           timeout=Timeout(connect=5, read=60))
+    provider = GradioSpace(gradio_apps["busy"], api_name="slow", max_retries=1, timeout=Timeout(connect=5, read=60))
     running = provider.stream(None, "running")
     next(running)
     waiting = provider.stream(None, "waiting")  # fills the one-slot queue

@@ -1,4 +1,5 @@
 """Gradio pieces on their own: layouts, chat mapping, diff application, /config failures."""
+
 import json
 import pathlib
 import pickle
@@ -115,8 +116,13 @@ def test_chat_formats_follow_version_and_chatbot_type():
 
 
 def test_history_in_each_chatbot_format():
-    history = [Message("user", "a"), Message("assistant", "b"), Message("user", "c"), Message("user", "d"),
-               Message("assistant", "e")]
+    history = [
+        Message("user", "a"),
+        Message("assistant", "b"),
+        Message("user", "c"),
+        Message("user", "d"),
+        Message("assistant", "e"),
+    ]
     config = qwen4_config()
     assert parse_config(config).history_value(history) == [["a", "b"], ["c", None], ["d", "e"]]
     assert parse_config(config).history_value([Message("assistant", "hi")]) == [[None, "hi"]]
@@ -196,8 +202,19 @@ def test_gradio_6_parts_with_structural_edits():
     assert feed(answer, delivered, answer.diff([[], [["add", [1], new]]])) == "He"
     assert feed(answer, delivered, answer.diff([[], [["append", [1, "content", 0, "text"], "llo"]]])) == "llo"
     # An edit elsewhere in the same output does not disturb the answer.
-    assert feed(answer, delivered, answer.diff([[["replace", [], "x"]], [["replace", [1, "metadata"], {"a": 1}],
-                                                                         ["append", [1, "content", 0, "text"], "!"]]])) == "!"
+    assert (
+        feed(
+            answer,
+            delivered,
+            answer.diff(
+                [
+                    [["replace", [], "x"]],
+                    [["replace", [1, "metadata"], {"a": 1}], ["append", [1, "content", 0, "text"], "!"]],
+                ]
+            ),
+        )
+        == "!"
+    )
     assert answer.text() == "Hello!"
 
 
@@ -228,7 +245,9 @@ def test_many_appends_interleaved_with_other_edits_stay_exact():
     assert "".join(delivered) == expected == answer.text()
 
 
-@pytest.mark.parametrize("bad", [[[["append", [5, 1], "x"]], [], []], [[["explode", [0], 1]], [], []], "nope", [[], []]])
+@pytest.mark.parametrize(
+    "bad", [[[["append", [5, 1], "x"]], [], []], [[["explode", [0], 1]], [], []], "nope", [[], []]]
+)
 def test_malformed_diffs_are_typed_errors(bad):
     answer, _ = tracker()
     answer.full(["", [["q", "a"]], "s"])
@@ -241,8 +260,12 @@ def test_malformed_diffs_are_typed_errors(bad):
 
 @pytest.mark.parametrize(
     "status, cls, fragment",
-    [(401, AuthenticationError, "hf_token"), (403, AuthenticationError, "private"),
-     (404, ModelNotFoundError, "hf_token"), (503, ServerError, "asleep")],
+    [
+        (401, AuthenticationError, "hf_token"),
+        (403, AuthenticationError, "private"),
+        (404, ModelNotFoundError, "hf_token"),
+        (503, ServerError, "asleep"),
+    ],
 )
 @responses.activate
 def test_config_failures_say_what_to_do(status, cls, fragment):

@@ -4,6 +4,7 @@ A loopback server answers /config, /queue/join and /queue/data with the
 bytes a real 4.44.1 server sent: no /gradio_api prefix, a tuples Chatbot,
 sse_v3 diffs. The same provider code as for Gradio 6 must handle it.
 """
+
 import json
 import pathlib
 from urllib.parse import parse_qs, urlsplit
@@ -62,7 +63,7 @@ class _ReplayHandler(RequestHandler):
         body = payload if cut is None else payload[:cut]
         step = self.owner.chunk_size
         for start in range(0, len(body), step):
-            self.write_chunk(body[start:start + step])
+            self.write_chunk(body[start : start + step])
         if cut is None:
             self.end_chunked()
         else:
@@ -117,7 +118,8 @@ def test_qwen_space_on_gradio_4_streams_true_deltas(qwen_replay, chunk_size):
     # The same request a browser would send: no /gradio_api prefix, real
     # history as tuple pairs, the system prompt in the hidden textbox.
     assert {k: v for k, v in join.items() if k != "session_hash"} == {
-        k: v for k, v in expected_join.items() if k != "session_hash"}
+        k: v for k, v in expected_join.items() if k != "session_hash"
+    }
     assert len(join["session_hash"]) == 12
     assert [r.route for r in qwen_replay.requests] == ["/config", "/queue/join", "/queue/data"]
 
@@ -207,6 +209,12 @@ def test_chat_interface_on_gradio_4():
         # Its history lives in server-side state that no step lets a client
         # set, so earlier messages cannot be sent: said, not dropped.
         with pytest.raises(InvalidArgumentError) as caught:
-            provider.stream(None, [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
-                                   {"role": "user", "content": "Hello bot"}])
+            provider.stream(
+                None,
+                [
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "hello"},
+                    {"role": "user", "content": "Hello bot"},
+                ],
+            )
         assert "earlier messages" in str(caught.value)

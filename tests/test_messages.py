@@ -1,4 +1,5 @@
 """Chats: validation and flattening into a prompt."""
+
 import pytest
 
 from replicate_qwen_sdk.errors import InvalidArgumentError
@@ -51,12 +52,14 @@ def test_format_prompt_needs_a_message():
 
 
 def test_split_system_joins_system_messages_and_keeps_the_rest_in_order():
-    chat = normalize_messages([
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "a"},
-        {"role": "system", "content": "Use French."},
-        {"role": "assistant", "content": "b"},
-    ])
+    chat = normalize_messages(
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "a"},
+            {"role": "system", "content": "Use French."},
+            {"role": "assistant", "content": "b"},
+        ]
+    )
     system, rest = split_system(chat)
     assert system == "Be brief.\nUse French."
     assert rest == [Message("user", "a"), Message("assistant", "b")]

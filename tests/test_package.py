@@ -1,4 +1,5 @@
 """The package surface: exports, version, logging."""
+
 import logging
 import subprocess
 import sys

@@ -1,4 +1,5 @@
 """The Replicate provider: request shapes (responses) and behaviour on a real socket (the emulator)."""
+
 import json
 import logging
 import pickle
@@ -26,7 +27,7 @@ from replicate_qwen_sdk import (
     Timeout,
 )
 from replicate_qwen_sdk.providers import replicate as replicate_module
-from replicate_qwen_sdk.testing import Fault, Script
+from replicate_qwen_sdk.testing import Script
 
 
 SECRET = "r8_test_secret_value_0123456789abcdefghij"  # the emulator fixture's token (conftest.SECRET)
@@ -37,7 +38,10 @@ CREATE_URL = f"{BASE}/models/meta/meta-llama-3-70b-instruct/predictions"
 
 def created(**extra):
     prediction = {
-        "id": "p1", "status": "starting", "output": None, "error": None,
+        "id": "p1",
+        "status": "starting",
+        "output": None,
+        "error": None,
         "urls": {"get": f"{BASE}/predictions/p1", "cancel": f"{BASE}/predictions/p1/cancel", "stream": STREAM_URL},
     }
     prediction.update(extra)
@@ -143,20 +147,34 @@ def test_create_request_carries_inputs_as_the_api_expects():
     provider = mocked_provider()
     text = provider.complete(
         None,
-        [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-         {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "2+2?"}],
-        max_tokens=64, temperature=0.2, top_p=0.9, top_k=40, stop=["</s>", "\n\nUser"],
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello"},
+            {"role": "user", "content": "2+2?"},
+        ],
+        max_tokens=64,
+        temperature=0.2,
+        top_p=0.9,
+        top_k=40,
+        stop=["</s>", "\n\nUser"],
         extra_data={"temperature": 0.7, "seed": 1},
     )
     assert text == "ok"
     create, stream = responses.calls
     body = request_body(create)
-    assert body == {"input": {
-        "prompt": "User: Hi\nAssistant: Hello\nUser: 2+2?\nAssistant:",
-        "system_prompt": "Be brief.",
-        "max_tokens": 64, "temperature": 0.7, "top_p": 0.9, "top_k": 40,
-        "stop_sequences": "</s>,\n\nUser", "seed": 1,
-    }}
+    assert body == {
+        "input": {
+            "prompt": "User: Hi\nAssistant: Hello\nUser: 2+2?\nAssistant:",
+            "system_prompt": "Be brief.",
+            "max_tokens": 64,
+            "temperature": 0.7,
+            "top_p": 0.9,
+            "top_k": 40,
+            "stop_sequences": "</s>,\n\nUser",
+            "seed": 1,
+        }
+    }
     assert create.request.headers["Authorization"] == f"Bearer {SECRET}"
     assert stream.request.headers["Accept"] == "text/event-stream"
     assert stream.request.headers["Authorization"] == f"Bearer {SECRET}"
@@ -174,10 +192,12 @@ def test_unset_parameters_are_omitted_and_a_plain_prompt_is_sent_as_is():
 def test_explicit_system_prompt_wins_and_system_messages_stay_in_the_prompt():
     responses.post(CREATE_URL, status=201, json=created())
     responses.get(STREAM_URL, body=sse(("done", "{}")), content_type="text/event-stream")
-    mocked_provider().complete(None, [{"role": "system", "content": "S1"}, {"role": "user", "content": "U"}],
-                               system_prompt="Explicit")
+    mocked_provider().complete(
+        None, [{"role": "system", "content": "S1"}, {"role": "user", "content": "U"}], system_prompt="Explicit"
+    )
     assert request_body(responses.calls[0])["input"] == {
-        "prompt": "System: S1\nUser: U\nAssistant:", "system_prompt": "Explicit",
+        "prompt": "System: S1\nUser: U\nAssistant:",
+        "system_prompt": "Explicit",
     }
 
 
@@ -229,8 +249,12 @@ def test_malformed_messages_are_rejected_before_any_request():
 @pytest.mark.parametrize(
     "status, body, cls, fragment",
     [
-        (401, {"title": "Unauthenticated", "detail": "You did not pass a valid authentication token"},
-         AuthenticationError, "valid authentication token"),
+        (
+            401,
+            {"title": "Unauthenticated", "detail": "You did not pass a valid authentication token"},
+            AuthenticationError,
+            "valid authentication token",
+        ),
         (403, {"detail": "Forbidden"}, AuthenticationError, "Forbidden"),
         (404, {"detail": "The requested model does not exist"}, ModelNotFoundError, "Model not found"),
         (422, {"detail": "prompt is required"}, BadRequestError, "prompt is required"),
@@ -283,15 +307,30 @@ def test_a_stream_url_that_is_not_an_event_stream_is_reported():
 
 # -- streaming on a real socket ------------------------------------------------------------
 
-TRICKY = ["\n", "Hello", " world", "\n\n", "line one\nline two", "  indented", "café ✓ 日本",
-          "https://example.com/x?y=1", '{"json": [0, 1]}', "[0, 1]", "data: not a field", ": not a comment", " "]
+TRICKY = [
+    "\n",
+    "Hello",
+    " world",
+    "\n\n",
+    "line one\nline two",
+    "  indented",
+    "café ✓ 日本",
+    "https://example.com/x?y=1",
+    '{"json": [0, 1]}',
+    "[0, 1]",
+    "data: not a field",
+    ": not a comment",
+    " ",
+]
 
 
 @pytest.mark.parametrize("line_ending", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
 @pytest.mark.parametrize("keepalive", [False, True], ids=["plain", "keepalive"])
 @pytest.mark.parametrize("batch_bytes", [1, 16384], ids=["event-per-chunk", "coalesced"])
 def test_tricky_output_arrives_exactly(provider, emulator, line_ending, keepalive, batch_bytes):
-    emulator.add_model("acme/tricky", Script(TRICKY, line_ending=line_ending, keepalive=keepalive, batch_bytes=batch_bytes))
+    emulator.add_model(
+        "acme/tricky", Script(TRICKY, line_ending=line_ending, keepalive=keepalive, batch_bytes=batch_bytes)
+    )
     with provider.stream("acme/tricky", "go") as stream:
         chunks = list(stream)
     assert chunks == TRICKY
@@ -371,8 +410,10 @@ def test_an_error_event_raises_after_the_chunks_before_it(provider, emulator):
 
 
 def test_a_failed_prediction_found_by_polling_raises_its_error(provider, emulator):
-    emulator.add_model("acme/broken", Script(TOKENS, delay=0.01, error_after=4, drop_after=[2], resumable=False,
-                                             error_detail="model crashed"))
+    emulator.add_model(
+        "acme/broken",
+        Script(TOKENS, delay=0.01, error_after=4, drop_after=[2], resumable=False, error_detail="model crashed"),
+    )
     stream = provider.stream("acme/broken", "go")
     with pytest.raises(PredictionError) as caught:
         stream.read()

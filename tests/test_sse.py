@@ -1,4 +1,5 @@
 """The SSE parser: spec cases, every split point, agreement with sseclient-py, real sockets."""
+
 import socket
 import threading
 
@@ -16,7 +17,7 @@ def parse(chunks):
 def every_split(payload: bytes):
     """The payload cut in two at every byte, and cut into single bytes."""
     yield [payload]
-    yield [payload[i:i + 1] for i in range(len(payload))]
+    yield [payload[i : i + 1] for i in range(len(payload))]
     for cut in range(1, len(payload)):
         yield [payload[:cut], payload[cut:]]
 
@@ -124,7 +125,7 @@ def test_events_are_sseclient_events_and_fields_gives_tuples():
 def test_large_multiline_event_is_joined_exactly():
     lines = [f"line {i}" for i in range(5000)]
     payload = b"".join(b"data: " + line.encode() + b"\n" for line in lines) + b"\n"
-    chunks = [payload[i:i + 1000] for i in range(0, len(payload), 1000)]
+    chunks = [payload[i : i + 1000] for i in range(0, len(payload), 1000)]
     assert parse(chunks) == [("message", "\n".join(lines), None)]
 
 

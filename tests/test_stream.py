@@ -1,4 +1,5 @@
 """TextStream on its own, fed by a scripted source."""
+
 import threading
 
 import pytest

@@ -1,4 +1,5 @@
 """Transport: retries counted request by request, timeouts, proxies, translation of failures."""
+
 import email.utils
 import json
 import pickle
@@ -110,8 +111,9 @@ def test_create_is_retried_after_a_failure_to_connect():
     assert len(responses.calls) == 3
 
 
-@pytest.mark.parametrize("failure", [reset_error, lambda: requests.exceptions.ReadTimeout("read timed out")],
-                         ids=["reset", "read-timeout"])
+@pytest.mark.parametrize(
+    "failure", [reset_error, lambda: requests.exceptions.ReadTimeout("read timed out")], ids=["reset", "read-timeout"]
+)
 @responses.activate(registry=OrderedRegistry)
 def test_create_is_not_retried_once_the_request_may_have_reached_the_server(failure):
     responses.post(URL, body=failure())
@@ -179,7 +181,7 @@ def test_no_retry_when_the_wait_would_pass_the_overall_deadline():
 
 def test_backoff_grows_exponentially_with_jitter_and_is_capped():
     for attempt in range(8):
-        step = min(BACKOFF_CAP, 0.5 * 2 ** attempt)
+        step = min(BACKOFF_CAP, 0.5 * 2**attempt)
         samples = [backoff_delay(attempt) for _ in range(200)]
         assert all(step / 2 <= sample <= step for sample in samples)
         assert len(set(samples)) > 1  # jittered
@@ -187,8 +189,15 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped():
 
 @pytest.mark.parametrize(
     "value, expected",
-    [("0", 0.0), ("2.5", 2.5), ("-4", 0.0), (None, None), ("", None), ("soon", None),
-     ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
+    [
+        ("0", 0.0),
+        ("2.5", 2.5),
+        ("-4", 0.0),
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+    ],
 )
 def test_parse_retry_after(value, expected):
     assert parse_retry_after(value) == expected
@@ -264,7 +273,9 @@ def test_each_transport_has_its_own_session_and_pickling_rebuilds_it():
     assert copy.timeout == first.timeout and copy.max_retries == first.max_retries
 
 
-@pytest.mark.parametrize("kwargs", [{"max_retries": -1}, {"max_retries": 1.5}, {"pool_size": 0}, {"proxy": "not a url"}])
+@pytest.mark.parametrize(
+    "kwargs", [{"max_retries": -1}, {"max_retries": 1.5}, {"pool_size": 0}, {"proxy": "not a url"}]
+)
 def test_bad_settings_are_rejected(kwargs):
     with pytest.raises(InvalidArgumentError):
         make_transport(**kwargs)

@@ -1,4 +1,5 @@
 """What every provider shares: model naming, complete(), g4f-style calls."""
+
 from __future__ import annotations
 
 import abc
@@ -97,8 +98,7 @@ class Provider(abc.ABC):
         known = sorted({self.default_model, *self.models, *self.model_aliases})
         name = self.__name__ if isinstance(self, type) else type(self).__name__
         raise ModelNotFoundError(
-            f"Model not found: {model!r} is not served by {name}. "
-            f"Known models and aliases: {', '.join(known)}."
+            f"Model not found: {model!r} is not served by {name}. Known models and aliases: {', '.join(known)}."
         )
 
     @abc.abstractmethod

@@ -14,6 +14,7 @@ One call runs like this (wire facts in the project's protocol notes):
 4. failing that, ``GET urls.get`` is polled until the prediction is terminal
    and exactly the part of the output not yet streamed is yielded.
 """
+
 from __future__ import annotations
 
 import json
@@ -192,8 +193,7 @@ class Replicate(Provider):
         api_key = self._api_key
         if not api_key:
             raise MissingAuthError(
-                "No Replicate API token: pass api_key=... or set REPLICATE_API_TOKEN "
-                f"(create one at {self.login_url})."
+                f"No Replicate API token: pass api_key=... or set REPLICATE_API_TOKEN (create one at {self.login_url})."
             )
         run = _PredictionRun(
             transport=self._transport,
@@ -301,8 +301,16 @@ class _PredictionRun:
     Implements :class:`~replicate_qwen_sdk.stream.StreamSource`.
     """
 
-    def __init__(self, *, transport: Transport, base_url: str, auth: Dict[str, str], model: str,
-                 inputs: Dict[str, Any], deadline: Deadline) -> None:
+    def __init__(
+        self,
+        *,
+        transport: Transport,
+        base_url: str,
+        auth: Dict[str, str],
+        model: str,
+        inputs: Dict[str, Any],
+        deadline: Deadline,
+    ) -> None:
         self._transport = transport
         self._base_url = base_url
         self._auth = auth
@@ -331,8 +339,14 @@ class _PredictionRun:
             body = {"version": version, "input": self._inputs}
         action = f"creating a prediction of {self._model}"
         response = self._transport.request(
-            "POST", url, action=action, policy=CREATE, deadline=self._deadline, json=body,
-            headers={**self._auth, "Accept": "application/json"}, model=self._model,
+            "POST",
+            url,
+            action=action,
+            policy=CREATE,
+            deadline=self._deadline,
+            json=body,
+            headers={**self._auth, "Accept": "application/json"},
+            model=self._model,
         )
         prediction = self._transport.json(response, action=action)
         if not isinstance(prediction, dict) or not isinstance(prediction.get("id"), str):
@@ -358,7 +372,12 @@ class _PredictionRun:
             headers["Last-Event-ID"] = last_event_id
         action = f"streaming prediction {self.id}"
         response = self._transport.request(
-            "GET", url, action=action, deadline=self._deadline, headers=headers, stream=True,
+            "GET",
+            url,
+            action=action,
+            deadline=self._deadline,
+            headers=headers,
+            stream=True,
         )
         content_type = response.headers.get("Content-Type", "")
         if not content_type.startswith("text/event-stream"):
@@ -390,7 +409,9 @@ class _PredictionRun:
             return
         url = self._urls.get("cancel") or f"{self._base_url}/predictions/{self.id}/cancel"
         response = self._transport.request(
-            "POST", url, action=f"canceling prediction {self.id}",
+            "POST",
+            url,
+            action=f"canceling prediction {self.id}",
             headers={**self._auth, "Accept": "application/json"},
         )
         response.close()
@@ -404,9 +425,13 @@ class _PredictionRun:
         is well, False when the rest must come from polling."""
         resumes = 0
         while True:
-            events = EventStream(self._transport.iter_bytes(
-                self._response, action=f"streaming prediction {self.id}", deadline=self._deadline,
-            ))
+            events = EventStream(
+                self._transport.iter_bytes(
+                    self._response,
+                    action=f"streaming prediction {self.id}",
+                    deadline=self._deadline,
+                )
+            )
             first_of_connection = True
             try:
                 for kind, data, event_id, _retry in events.fields():
@@ -424,8 +449,9 @@ class _PredictionRun:
                     elif kind == "done":
                         return _is_clean_done(data)
                     elif kind == "error":
-                        raise error_from_event_data(data, action=f"streaming prediction {self.id}",
-                                                    prediction_id=self.id)
+                        raise error_from_event_data(
+                            data, action=f"streaming prediction {self.id}", prediction_id=self.id
+                        )
                     elif kind == "logs":
                         logger.debug("prediction %s log: %s", self.id, data)
                     # Other event names are not part of the protocol: ignored.
@@ -462,7 +488,9 @@ class _PredictionRun:
         """Poll the prediction until it is terminal, yielding the output not
         yet delivered."""
         delivered = "".join(chunks_delivered)
-        prediction: Optional[Dict[str, Any]] = self._created if self._created.get("status") in TERMINAL_STATUSES else None
+        prediction: Optional[Dict[str, Any]] = (
+            self._created if self._created.get("status") in TERMINAL_STATUSES else None
+        )
         interval = POLL_INTERVAL
         last_progress = time.monotonic()
         last_status = None
@@ -474,7 +502,7 @@ class _PredictionRun:
             if not text.startswith(delivered):
                 raise self._mismatch_error(prediction, delivered, text)
             if len(text) > len(delivered):
-                tail = text[len(delivered):]
+                tail = text[len(delivered) :]
                 delivered = text
                 last_progress = time.monotonic()
                 interval = POLL_INTERVAL
@@ -503,7 +531,10 @@ class _PredictionRun:
         url = self._urls.get("get") or f"{self._base_url}/predictions/{self.id}"
         action = f"polling prediction {self.id}"
         response = self._transport.request(
-            "GET", url, action=action, deadline=self._deadline,
+            "GET",
+            url,
+            action=action,
+            deadline=self._deadline,
             headers={**self._auth, "Accept": "application/json"},
         )
         prediction = self._transport.json(response, action=action)
@@ -518,11 +549,15 @@ class _PredictionRun:
         detail = prediction.get("error")
         detail = detail if isinstance(detail, str) else (json.dumps(detail) if detail else "")
         if status == "canceled":
-            message = (f"Prediction {self.id} was canceled on the server before it finished; "
-                       "the text so far is in the stream's .text.")
+            message = (
+                f"Prediction {self.id} was canceled on the server before it finished; "
+                "the text so far is in the stream's .text."
+            )
         elif status == "aborted":
-            message = (f"Prediction {self.id} was aborted before it ran (for example, its deadline "
-                       "passed while it was queued). Try again.")
+            message = (
+                f"Prediction {self.id} was aborted before it ran (for example, its deadline "
+                "passed while it was queued). Try again."
+            )
         else:
             message = f"Prediction {self.id} failed: {detail or 'no error message given'}."
         raise PredictionError(message, prediction_id=self.id, detail=self._transport.redact(detail))

@@ -4,6 +4,7 @@
 ``127.0.0.1`` from :class:`Script` objects, and can fail on demand
 (:meth:`~ReplicateEmulator.inject_fault`, drops, error events, silences).
 """
+
 from ._server import Fault, LoopbackServer, RecordedRequest
 from .replicate import Prediction, ReplicateEmulator, Script, echo_tokens
 

@@ -1,4 +1,5 @@
 """A threaded HTTP/1.1 server on 127.0.0.1, the base of the emulators."""
+
 from __future__ import annotations
 
 import json
@@ -74,8 +75,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         except ValueError:
             return raw
 
-    def send_json(self, status: int, payload: Any, headers: Optional[Mapping[str, str]] = None,
-                  content_type: str = "application/json") -> None:
+    def send_json(
+        self,
+        status: int,
+        payload: Any,
+        headers: Optional[Mapping[str, str]] = None,
+        content_type: str = "application/json",
+    ) -> None:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -122,9 +128,17 @@ class RequestHandler(BaseHTTPRequestHandler):
         if fault.reset:
             self.abort_connection()
             return True
-        body = fault.body if fault.body is not None else {"detail": f"injected fault {fault.status}", "status": fault.status}
-        self.send_json(fault.status or 500, body, fault.headers,
-                       content_type="application/problem+json" if not isinstance(body, bytes) else "text/plain")
+        body = (
+            fault.body
+            if fault.body is not None
+            else {"detail": f"injected fault {fault.status}", "status": fault.status}
+        )
+        self.send_json(
+            fault.status or 500,
+            body,
+            fault.headers,
+            content_type="application/problem+json" if not isinstance(body, bytes) else "text/plain",
+        )
         return True
 
 
@@ -151,8 +165,10 @@ class LoopbackServer:
         self.stopping.clear()
         self._server = _Server(("127.0.0.1", self._port), self.handler_class, self)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-            name=f"{type(self).__name__}-server", daemon=True,
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"{type(self).__name__}-server",
+            daemon=True,
         )
         self._thread.start()
         return self

@@ -15,11 +15,11 @@ scripts instead of models, and can misbehave on demand::
 Unknown models answer 404; models added with a callable get the
 prediction's ``input`` and return the :class:`Script` to play.
 """
+
 from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -152,13 +152,18 @@ class ReplicateEmulator(LoopbackServer):
         "meta/meta-llama-3.1-405b-instruct",
     )
 
-    def __init__(self, *, api_token: Optional[str] = DEFAULT_TOKEN,
-                 models: Optional[Mapping[str, Responder]] = None, port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        api_token: Optional[str] = DEFAULT_TOKEN,
+        models: Optional[Mapping[str, Responder]] = None,
+        port: int = 0,
+    ) -> None:
         super().__init__(port=port)
         self.api_token = api_token
-        self._models: Dict[str, Responder] = dict(models) if models is not None else {
-            name: _echo for name in self.DEFAULT_MODELS
-        }
+        self._models: Dict[str, Responder] = (
+            dict(models) if models is not None else {name: _echo for name in self.DEFAULT_MODELS}
+        )
         self.predictions: Dict[str, Prediction] = {}
 
     @property
@@ -219,7 +224,11 @@ _PREDICTION = re.compile(r"^/v1/predictions/([^/]+)$")
 _CANCEL = re.compile(r"^/v1/predictions/([^/]+)/cancel$")
 _STREAM = re.compile(r"^/stream/v1/predictions/([^/]+)$")
 
-_UNAUTHENTICATED = {"title": "Unauthenticated", "detail": "You did not pass a valid authentication token", "status": 401}
+_UNAUTHENTICATED = {
+    "title": "Unauthenticated",
+    "detail": "You did not pass a valid authentication token",
+    "status": 401,
+}
 
 
 class _ReplicateHandler(RequestHandler):

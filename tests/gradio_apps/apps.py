@@ -13,6 +13,7 @@ system prompt arrive. Special queries: ``LONG <n>`` streams ``n`` words,
 chunks, ``CRASH`` raises a plain exception (hidden: ``show_error`` is off),
 ``SLOW`` streams slowly.
 """
+
 import asyncio
 
 import gradio as gr
@@ -22,9 +23,13 @@ TRICKY = ["\n", "[0, 1]", " ", '{"json": [1, 2]}', "  two spaces", "\n\n", "Ã© â
 
 def user_texts(history):
     """The user messages of a history, whatever the content format."""
-    return [m["content"] if isinstance(m["content"], str) else "".join(
-        part.get("text", "") for part in m["content"] if isinstance(part, dict))
-        for m in history if m.get("role") == "user"]
+    return [
+        m["content"]
+        if isinstance(m["content"], str)
+        else "".join(part.get("text", "") for part in m["content"] if isinstance(part, dict))
+        for m in history
+        if m.get("role") == "user"
+    ]
 
 
 def describe(query, history, system):
@@ -73,20 +78,31 @@ def qwen_app() -> gr.Blocks:
         textbox = gr.Textbox(lines=1, label="Input")
         clear_history = gr.Button("Clear History")
         submit = gr.Button("Send")
-        textbox.submit(model_chat, inputs=[textbox, chatbot, system_state],
-                       outputs=[textbox, chatbot, system_input], concurrency_limit=None)
-        submit.click(model_chat, inputs=[textbox, chatbot, system_state],
-                     outputs=[textbox, chatbot, system_input], concurrency_limit=None)
+        textbox.submit(
+            model_chat,
+            inputs=[textbox, chatbot, system_state],
+            outputs=[textbox, chatbot, system_input],
+            concurrency_limit=None,
+        )
+        submit.click(
+            model_chat,
+            inputs=[textbox, chatbot, system_state],
+            outputs=[textbox, chatbot, system_input],
+            concurrency_limit=None,
+        )
         clear_history.click(lambda: [], outputs=[chatbot])
-        modify_system.click(lambda system: (system, system, []), inputs=[system_input],
-                            outputs=[system_state, system_input, chatbot])
+        modify_system.click(
+            lambda system: (system, system, []), inputs=[system_input], outputs=[system_state, system_input, chatbot]
+        )
     return demo.queue(api_open=False, default_concurrency_limit=None)
 
 
 async def chat_reply(message, history, system_message, max_new_tokens):
     users = user_texts(history)
-    text = (f"echo:{message} [system={system_message}] [max={int(max_new_tokens)}] "
-            f"[turns={len(users)}: {' | '.join(str(u) for u in users)}]")
+    text = (
+        f"echo:{message} [system={system_message}] [max={int(max_new_tokens)}] "
+        f"[turns={len(users)}: {' | '.join(str(u) for u in users)}]"
+    )
     words = text.split(" ")
     reply = ""
     for index, word in enumerate(words):

@@ -3,6 +3,7 @@
 Prints one JSON line, ``{"qwen": url, "chat": url, "busy": url}``, once all
 are up.
 """
+
 import json
 import os
 import sys
@@ -22,8 +23,9 @@ def main() -> None:
     launched = []
     for name, build in (("qwen", apps.qwen_app), ("chat", apps.chat_app), ("busy", apps.busy_app)):
         demo = build()
-        demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True,
-                    show_error=name == "chat", ssr_mode=False)
+        demo.launch(
+            server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, show_error=name == "chat", ssr_mode=False
+        )
         urls[name] = demo.local_url.rstrip("/")
         launched.append(demo)
     print(json.dumps(urls), flush=True)

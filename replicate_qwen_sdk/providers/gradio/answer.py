@@ -9,10 +9,11 @@ is handed on without touching the rest of the values, and the string is
 only joined up when some other edit needs it. So each update costs time in
 proportion to its own size, not to the length of the answer.
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from ...errors import ResponseError
 
@@ -125,7 +126,7 @@ class AnswerTracker:
         text, self._answer_path = self._locate()
         delivered = "".join(self._delivered)
         if text.startswith(delivered):
-            return text[len(delivered):]
+            return text[len(delivered) :]
         # The app rewrote text already streamed; nothing can be taken back,
         # so wait (the final value is checked by the caller), and leave the
         # fast path: its appends would extend the wrong text.
@@ -156,8 +157,11 @@ class AnswerTracker:
         if isinstance(content, str):
             return content, (*base, position, "content")
         if isinstance(content, list):
-            texts = [(i, part.get("text")) for i, part in enumerate(content)
-                     if isinstance(part, dict) and part.get("type", "text") == "text" and isinstance(part.get("text"), str)]
+            texts = [
+                (i, part.get("text"))
+                for i, part in enumerate(content)
+                if isinstance(part, dict) and part.get("type", "text") == "text" and isinstance(part.get("text"), str)
+            ]
             if texts:
                 return "".join(text for _, text in texts), (*base, position, "content", texts[-1][0], "text")
         return "", None

@@ -1,10 +1,11 @@
 """What a Gradio app's ``/config`` says: its protocol, routes and endpoints,
 and how to turn a chat into an endpoint's inputs."""
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from ...errors import InvalidArgumentError, ModelNotFoundError, ResponseError
 from ...messages import Message
@@ -108,8 +109,11 @@ class App:
                 f"The app has no endpoint {'/' + wanted!r}. Its endpoints: "
                 f"{', '.join(self.public_names()) or 'none'}. Pass one of them as api_name=."
             )
-        candidates = [e for e in self.endpoints if e.public and e.queued and _chat_output(e) is not None
-                      and any(c.type in _TEXT_INPUTS for c in e.inputs)]
+        candidates = [
+            e
+            for e in self.endpoints
+            if e.public and e.queued and _chat_output(e) is not None and any(c.type in _TEXT_INPUTS for c in e.inputs)
+        ]
         if preferred is not None:
             for endpoint in candidates:
                 if endpoint.api_name == preferred:
@@ -130,8 +134,14 @@ class App:
             raise ModelNotFoundError(f"Endpoint {endpoint.route} returns no text or chat output.")
         return location
 
-    def build_inputs(self, endpoint: Endpoint, query: str, history: Sequence[Message],
-                     system_prompt: Optional[str], params: Mapping[str, Any]) -> Inputs:
+    def build_inputs(
+        self,
+        endpoint: Endpoint,
+        query: str,
+        history: Sequence[Message],
+        system_prompt: Optional[str],
+        params: Mapping[str, Any],
+    ) -> Inputs:
         """Map a chat onto the endpoint's input components.
 
         The first text input gets the query, a Chatbot input the history, a
@@ -269,7 +279,8 @@ def parse_config(config: Any) -> App:
         )
     components = {
         c["id"]: Component(c["id"], str(c.get("type", "")), c.get("props") or {})
-        for c in config.get("components", []) if isinstance(c, Mapping) and isinstance(c.get("id"), int)
+        for c in config.get("components", [])
+        if isinstance(c, Mapping) and isinstance(c.get("id"), int)
     }
     unknown = Component(-1, "unknown", {})
     endpoints: List[Endpoint] = []
@@ -317,7 +328,8 @@ def _is_chat_state_sync(endpoint: Endpoint, dependency: Mapping[str, Any]) -> bo
     return (
         dependency.get("queue") is False
         and dependency.get("backend_fn", True) is not False
-        and len(endpoint.inputs) == 1 and endpoint.inputs[0].type == "chatbot"
+        and len(endpoint.inputs) == 1
+        and endpoint.inputs[0].type == "chatbot"
         and any(c.type == "state" for c in endpoint.outputs)
     )
 

@@ -13,6 +13,7 @@ One call runs like this (wire facts in the project's protocol notes):
 4. ``process_generating`` updates (full values, then diffs) become text
    deltas; ``process_completed`` ends the answer, or raises the app's error.
 """
+
 from __future__ import annotations
 
 import json
@@ -113,7 +114,10 @@ class GradioSpace(Provider):
         self._hf_token = (hf_token or "").strip() or None
         self.timeout = Timeout.coerce(timeout)
         self._transport = Transport(
-            timeout=self.timeout, max_retries=max_retries, proxy=proxy, pool_size=pool_size,
+            timeout=self.timeout,
+            max_retries=max_retries,
+            proxy=proxy,
+            pool_size=pool_size,
             secrets=(self._hf_token,),
         )
         self._app: Optional[App] = None
@@ -150,29 +154,37 @@ class GradioSpace(Provider):
     def _fetch_app(self) -> App:
         action = f"reading the app's layout from {self.base_url}/config"
         try:
-            response = self._transport.request("GET", f"{self.base_url}/config", action=action,
-                                               headers=self._headers())
+            response = self._transport.request("GET", f"{self.base_url}/config", action=action, headers=self._headers())
         except AuthenticationError as exc:
             raise AuthenticationError(
                 f"The app at {self.base_url} refused access (HTTP {exc.status_code}): it is private or "
                 "gated. Pass hf_token= (or set HF_TOKEN) with a token that can read it.",
-                status_code=exc.status_code, detail=exc.detail,
+                status_code=exc.status_code,
+                detail=exc.detail,
             ) from None
         except ModelNotFoundError as exc:
             raise ModelNotFoundError(
                 f"No Gradio app at {self.base_url} (HTTP 404): the Space may not exist, be private "
                 "(pass hf_token= or set HF_TOKEN), or be paused. Check the id or URL.",
-                status_code=exc.status_code, detail=exc.detail,
+                status_code=exc.status_code,
+                detail=exc.detail,
             ) from None
         except ServerError as exc:
             raise ServerError(
                 f"The app at {self.base_url} is not running (HTTP {exc.status_code}): a Space that is "
                 "asleep, building or paused answers like this. Open it in a browser to wake it, then retry.",
-                status_code=exc.status_code, detail=exc.detail,
+                status_code=exc.status_code,
+                detail=exc.detail,
             ) from None
         app = parse_config(self._transport.json(response, action=action))
-        logger.debug("app at %s: Gradio %s, %s, prefix %r, %d endpoints", self.base_url, app.version,
-                     app.protocol, app.api_prefix, len(app.endpoints))
+        logger.debug(
+            "app at %s: Gradio %s, %s, prefix %r, %d endpoints",
+            self.base_url,
+            app.version,
+            app.protocol,
+            app.api_prefix,
+            len(app.endpoints),
+        )
         return app
 
     def _headers(self, accept: str = "application/json") -> Dict[str, str]:
@@ -183,8 +195,15 @@ class GradioSpace(Provider):
 
     # -- the call ---------------------------------------------------------------
 
-    def stream(self, model: Optional[str], messages: Messages, *, system_prompt: Optional[str] = None,
-               api_name: Optional[str] = None, **params: Any) -> TextStream:
+    def stream(
+        self,
+        model: Optional[str],
+        messages: Messages,
+        *,
+        system_prompt: Optional[str] = None,
+        api_name: Optional[str] = None,
+        **params: Any,
+    ) -> TextStream:
         """Send the chat to the app and return a :class:`TextStream` of the answer.
 
         The app is joined (and its stream opened) before this returns, so a
@@ -211,8 +230,7 @@ class GradioSpace(Provider):
         if not conversation or conversation[-1].role != "user":
             raise InvalidArgumentError("The last message must be the user's (role 'user'): it is what the app answers.")
         query, history = conversation[-1].content, conversation[:-1]
-        run = _QueueRun(self, api_name or self.api_name, query, history, system, params,
-                        Deadline(self.timeout.total))
+        run = _QueueRun(self, api_name or self.api_name, query, history, system, params, Deadline(self.timeout.total))
         run.start()
         return TextStream(run, started_at=started)
 
@@ -264,26 +282,44 @@ class _QueueRun:
         if inputs.seed is not None:
             fn_index, value = inputs.seed
             response = self._transport.request(
-                "POST", self._url("/run/predict"), action=f"loading the chat history into {endpoint.route}",
-                deadline=self._deadline, headers=headers,
-                json={"data": [value], "fn_index": fn_index, "trigger_id": None, "event_data": None,
-                      "session_hash": self._session},
+                "POST",
+                self._url("/run/predict"),
+                action=f"loading the chat history into {endpoint.route}",
+                deadline=self._deadline,
+                headers=headers,
+                json={
+                    "data": [value],
+                    "fn_index": fn_index,
+                    "trigger_id": None,
+                    "event_data": None,
+                    "session_hash": self._session,
+                },
             )
             response.close()
         action = f"joining the queue of {endpoint.route} at {self._space.base_url}"
         try:
             response = self._transport.request(
-                "POST", self._url("/queue/join"), action=action, policy=CREATE, deadline=self._deadline,
+                "POST",
+                self._url("/queue/join"),
+                action=action,
+                policy=CREATE,
+                deadline=self._deadline,
                 headers=headers,
-                json={"data": inputs.data, "event_data": None, "fn_index": endpoint.fn_index,
-                      "trigger_id": endpoint.trigger_id, "session_hash": self._session},
+                json={
+                    "data": inputs.data,
+                    "event_data": None,
+                    "fn_index": endpoint.fn_index,
+                    "trigger_id": endpoint.trigger_id,
+                    "session_hash": self._session,
+                },
             )
         except ServerError as exc:
             if exc.status_code == 503:
                 raise QueueFullError(
                     f"The app's queue is full ({exc.detail or 'HTTP 503'}) after {self._transport.max_retries} "
                     "retries. Try again later, or raise max_retries.",
-                    status_code=503, detail=exc.detail,
+                    status_code=503,
+                    detail=exc.detail,
                 ) from None
             raise
         joined = self._transport.json(response, action=action)
@@ -295,14 +331,20 @@ class _QueueRun:
     def _open_stream(self) -> None:
         action = f"opening the event stream of {self._space.base_url}"
         response = self._transport.request(
-            "GET", f"{self._url('/queue/data')}?session_hash={self._session}", action=action,
-            deadline=self._deadline, headers=self._space._headers("text/event-stream"), stream=True,
+            "GET",
+            f"{self._url('/queue/data')}?session_hash={self._session}",
+            action=action,
+            deadline=self._deadline,
+            headers=self._space._headers("text/event-stream"),
+            stream=True,
         )
         content_type = response.headers.get("Content-Type", "")
         if not content_type.startswith("text/event-stream"):
             response.close()
-            raise ResponseError(f"Expected an event stream while {action}, got {content_type or 'no content type'}.",
-                                status_code=response.status_code)
+            raise ResponseError(
+                f"Expected an event stream while {action}, got {content_type or 'no content type'}.",
+                status_code=response.status_code,
+            )
         self._response = response
 
     # -- StreamSource ----------------------------------------------------------------
@@ -315,7 +357,9 @@ class _QueueRun:
         if self.id is None or self._endpoint is None:
             return
         response = self._transport.request(
-            "POST", self._url("/cancel"), action=f"canceling event {self.id}",
+            "POST",
+            self._url("/cancel"),
+            action=f"canceling event {self.id}",
             headers={**self._space._headers(), "Content-Type": "application/json"},
             json={"session_hash": self._session, "fn_index": self._endpoint.fn_index, "event_id": self.id},
         )
@@ -424,7 +468,7 @@ class _QueueRun:
                 prediction_id=self.id,
             )
         if len(final) > len(text):
-            yield final[len(text):]
+            yield final[len(text) :]
 
     def _app_error(self, message: Mapping[str, Any]) -> PredictionError:
         output = message.get("output") or {}
@@ -433,8 +477,10 @@ class _QueueRun:
         if error:
             text = f"The app failed: {error}" + (f" ({title})" if title and title != "Error" else "") + "."
         else:
-            text = ("The app failed without an error message (it hides errors unless launched with "
-                    "show_error=True); check the app's logs.")
+            text = (
+                "The app failed without an error message (it hides errors unless launched with "
+                "show_error=True); check the app's logs."
+            )
         return PredictionError(text, prediction_id=self.id, detail=self._transport.redact(str(error or "")))
 
 

@@ -2,6 +2,7 @@
 
 Usage: python chat_interface.py PORT
 """
+
 import os
 import sys
 import time

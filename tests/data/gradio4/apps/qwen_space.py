@@ -2,6 +2,7 @@
 
 Usage: python qwen_space.py PORT
 """
+
 import os
 import sys
 import time

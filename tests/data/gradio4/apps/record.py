@@ -3,6 +3,7 @@
 Usage: python record.py QWEN_BASE_URL CHAT_BASE_URL OUT_DIR
 Uses plain `requests` (no gradio_client).
 """
+
 import json
 import os
 import secrets
@@ -66,10 +67,7 @@ def record_sse(base, session_hash, name, stop_after_heartbeats=None):
                 }
             )
             raw += chunk
-            if (
-                stop_after_heartbeats is not None
-                and raw.count(b'"msg":"heartbeat"') >= stop_after_heartbeats
-            ):
+            if stop_after_heartbeats is not None and raw.count(b'"msg":"heartbeat"') >= stop_after_heartbeats:
                 break
     except Exception as e:  # server may abort the chunked body
         stream_error = f"{type(e).__module__}.{type(e).__name__}: {e}"
