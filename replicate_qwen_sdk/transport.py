@@ -251,7 +251,7 @@ class Transport:
         try:
             for chunk in _raw_chunks(raw):
                 yield chunk
-                if sock is not None:
+                if sock is not None and deadline is not None:
                     if deadline.expired():
                         raise self._deadline_error(action, deadline)
                     sock.settimeout(deadline.clamp(self.timeout.read))

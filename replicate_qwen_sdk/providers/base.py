@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Dict, List, Optional
 from ..errors import ModelNotFoundError
 from ..messages import Messages
 from ..stream import TextStream
+from ..transport import Transport
 
 __all__ = ["Provider", "class_or_instance_method"]
 
@@ -71,12 +72,14 @@ class Provider(abc.ABC):
     supports_stream: ClassVar[bool] = True
     supports_system_message: ClassVar[bool] = True
     supports_message_history: ClassVar[bool] = True
-    default_model: ClassVar[str] = ""
-    models: ClassVar[List[str]] = []
-    model_aliases: ClassVar[Dict[str, str]] = {}
+    # Not ClassVars: a GradioSpace instance names its own Space's model.
+    default_model: str = ""
+    models: List[str] = []
+    model_aliases: Dict[str, str] = {}
     #: Constructor keywords that create_completion() called on the class
     #: uses to build its temporary instance.
     instance_settings: ClassVar[tuple] = ("timeout", "max_retries", "proxy")
+    _transport: "Transport"
 
     @class_or_instance_method
     def get_model(self, model: Optional[str]) -> str:

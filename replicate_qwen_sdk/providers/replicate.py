@@ -22,7 +22,7 @@ import logging
 import os
 import re
 import time
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Generator, Iterator, List, Mapping, Optional, Sequence, Union
 
 from ..errors import (
     APIConnectionError,
@@ -320,7 +320,7 @@ class _PredictionRun:
         self.id: Optional[str] = None
         self._urls: Dict[str, str] = {}
         self._created: Dict[str, Any] = {}
-        self._response = None
+        self._response: Any = None  # the open stream's requests.Response
         self._cancelled = False
         self._last_event_id: Optional[str] = None
         self._first_event_id: Optional[str] = None
@@ -419,7 +419,7 @@ class _PredictionRun:
 
     # -- streaming -------------------------------------------------------------
 
-    def _stream_events(self, delivered: List[str]) -> Iterator[str]:
+    def _stream_events(self, delivered: List[str]) -> Generator[str, None, bool]:
         """Yield output chunks from the stream, reconnecting with
         ``Last-Event-ID`` when it breaks; return True once ``done`` says all
         is well, False when the rest must come from polling."""

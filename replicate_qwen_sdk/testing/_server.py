@@ -7,7 +7,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List, Mapping, Optional, Type
+from typing import Any, Dict, List, Mapping, Optional, Type, TypeVar
 
 __all__ = ["Fault", "LoopbackServer", "RecordedRequest", "RequestHandler"]
 
@@ -142,6 +142,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         return True
 
 
+_Server_T = TypeVar("_Server_T", bound="LoopbackServer")
+
+
 class LoopbackServer:
     """Runs a handler class on ``127.0.0.1`` in a background thread.
 
@@ -161,7 +164,7 @@ class LoopbackServer:
 
     # -- lifecycle -----------------------------------------------------------
 
-    def start(self) -> "LoopbackServer":
+    def start(self: _Server_T) -> _Server_T:
         self.stopping.clear()
         self._server = _Server(("127.0.0.1", self._port), self.handler_class, self)
         self._thread = threading.Thread(
@@ -183,7 +186,7 @@ class LoopbackServer:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "LoopbackServer":
+    def __enter__(self: _Server_T) -> _Server_T:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

@@ -252,7 +252,7 @@ class _QueueRun:
         self._app: Optional[App] = None
         self._endpoint: Optional[Endpoint] = None
         self._history_length = 0
-        self._response = None
+        self._response: Any = None  # the open stream's requests.Response
         self._cancelled = False
 
     # -- start -------------------------------------------------------------------
