@@ -299,3 +299,74 @@ def test_a_full_queue_is_retried_then_raised_as_queue_full():
 def test_the_last_message_must_be_the_users():
     with pytest.raises(InvalidArgumentError):
         GradioSpace(URL).stream(None, [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}])
+
+
+def _sse(*messages):
+    return "".join(f"data: {json.dumps(message)}\n\n" for message in messages).encode()
+
+
+def _generating(event_id, data):
+    return {
+        "msg": "process_generating",
+        "event_id": event_id,
+        "success": True,
+        "output": {"data": data, "is_generating": True},
+    }
+
+
+@responses.activate
+def test_sse_v1_full_values_every_update_and_every_message_type():
+    config = qwen4_config()
+    config["protocol"] = "sse_v1"
+    mine, other = "e" * 32, "f" * 32
+    history = [["Hi", "Hello"]]
+    stream = _sse(
+        {"msg": "estimation", "event_id": mine, "rank": 1, "queue_size": 2, "rank_eta": None},
+        {"msg": "heartbeat", "event_id": None},
+        _generating(other, ["", [["x", "not mine"]], "s"]),
+        {"msg": "process_starts", "event_id": mine, "eta": 1.0},
+        {"msg": "progress", "event_id": mine, "progress_data": [{"index": 0, "length": 3, "unit": "steps"}]},
+        _generating(mine, ["", history + [["q", "An"]], "s"]),
+        {"msg": "log", "event_id": mine, "log": "warming up", "level": "warning"},
+        _generating(mine, ["", history + [["q", "An [0, 1]"]], "s"]),
+        _generating(mine, ["", history + [["q", "An [0, 1]\n{}"]], "s"]),
+        {"msg": "process_completed", "event_id": other, "success": False, "output": {"error": "other's failure"}},
+        {
+            "msg": "process_completed",
+            "event_id": mine,
+            "success": True,
+            "output": {"data": ["", history + [["q", "An [0, 1]\n{} end"]], "s"]},
+        },
+        {"msg": "close_stream", "event_id": None},
+    )
+    responses.get(f"{URL}/config", json=config)
+    responses.post(f"{URL}/queue/join", json={"event_id": mine})
+    responses.get(f"{URL}/queue/data", body=stream, content_type="text/event-stream")
+    chat = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": "q"},
+    ]
+    with GradioSpace(URL).stream(None, chat) as text_stream:
+        assert list(text_stream) == ["An", " [0, 1]", "\n{}", " end"]
+
+
+@responses.activate
+def test_create_completion_on_the_preset_class():
+    mine = "a" * 32
+    responses.get(f"{URL}/config", json=qwen4_config())
+    responses.post(f"{URL}/queue/join", json={"event_id": mine})
+    responses.get(
+        f"{URL}/queue/data",
+        content_type="text/event-stream",
+        body=_sse(
+            _generating(mine, ["", [["q", "4"]], "s"]),
+            {
+                "msg": "process_completed",
+                "event_id": mine,
+                "success": True,
+                "output": {"data": ["", [["q", "4"]], "s"]},
+            },
+        ),
+    )
+    assert Qwen_Qwen_2_72B.create_completion("qwen-2-72b", "q", url=URL) == "4"
