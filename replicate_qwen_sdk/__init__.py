@@ -14,6 +14,8 @@ prints nothing.
 import logging as _logging
 
 from .__version__ import __version__
+from .background import BackgroundStream
+from .client import Client, RoutableModel
 from .errors import (
     APIConnectionError,
     APITimeoutError,
@@ -39,7 +41,9 @@ __all__ = [
     "APIConnectionError",
     "APITimeoutError",
     "AuthenticationError",
+    "BackgroundStream",
     "BadRequestError",
+    "Client",
     "GradioSpace",
     "InvalidArgumentError",
     "MissingAuthError",
@@ -51,6 +55,7 @@ __all__ = [
     "RateLimitError",
     "Replicate",
     "ResponseError",
+    "RoutableModel",
     "SDKError",
     "ServerError",
     "StreamMetrics",

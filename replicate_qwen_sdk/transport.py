@@ -105,6 +105,19 @@ class Transport:
         session.headers["User-Agent"] = USER_AGENT
         return session
 
+    def ensure_pool_size(self, size: int) -> None:
+        """Keep at least ``size`` connections per host (for that many
+        threads). Growing the pool replaces the adapters; connections in use
+        finish normally."""
+        with self._lock:
+            if size <= self.pool_size:
+                return
+            self.pool_size = size
+            if self._session is not None:
+                adapter = HTTPAdapter(pool_connections=4, pool_maxsize=size, max_retries=0)
+                self._session.mount("https://", adapter)
+                self._session.mount("http://", adapter)
+
     def close(self) -> None:
         """Close the pooled connections; a later request opens new ones."""
         with self._lock:

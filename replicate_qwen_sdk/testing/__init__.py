@@ -1,19 +1,26 @@
 """Loopback emulators for tests, demos and benchmarks; no network needed.
 
-:class:`ReplicateEmulator` serves the Replicate prediction API on
-``127.0.0.1`` from :class:`Script` objects, and can fail on demand
-(:meth:`~ReplicateEmulator.inject_fault`, drops, error events, silences).
+* :class:`ReplicateEmulator` serves the Replicate prediction API;
+* :class:`GradioEmulator` serves a Gradio 6 chat app shaped like the
+  Qwen2-72B-Instruct Space.
+
+Both run on ``127.0.0.1``, answer from :class:`Script` objects and fail on
+demand (:meth:`~LoopbackServer.inject_fault`, drops, errors, silences).
 """
 
 from ._server import Fault, LoopbackServer, RecordedRequest
-from .replicate import Prediction, ReplicateEmulator, Script, echo_tokens
+from .gradio import GradioEmulator, echo_chat
+from .replicate import Prediction, ReplicateEmulator, echo_tokens
+from .script import Script
 
 __all__ = [
     "Fault",
+    "GradioEmulator",
     "LoopbackServer",
     "Prediction",
     "RecordedRequest",
     "ReplicateEmulator",
     "Script",
+    "echo_chat",
     "echo_tokens",
 ]

@@ -23,56 +23,14 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Union
 
 from ._server import LoopbackServer, RecordedRequest, RequestHandler
+from .script import Script
 
 __all__ = ["Prediction", "ReplicateEmulator", "Script", "echo_tokens"]
 
 DEFAULT_TOKEN = "r8_emulator_token"
-
-
-@dataclass
-class Script:
-    """What one prediction outputs, and how it misbehaves.
-
-    :ivar tokens: the output chunks, sent one ``output`` event each.
-    :ivar delay: seconds between two tokens; ``first_delay`` before the first.
-    :ivar drop_after: for the n-th stream connection, cut it after this many
-        output events in total have been sent (a list, one entry per
-        connection; later connections are not cut).
-    :ivar cut_mid_event: cut in the middle of the next event's bytes instead
-        of between two events.
-    :ivar end_without_done: the first N connections end cleanly after the
-        last token without sending ``done``.
-    :ivar error_after: after this many tokens the prediction fails with
-        ``error_detail`` (an ``error`` event, then ``done``).
-    :ivar silence_after: before this token, the stream (and the prediction)
-        stalls for ``silence`` seconds, once.
-    :ivar resumable: False makes reconnecting with ``Last-Event-ID`` fail
-        (HTTP 404), so a client has to poll.
-    :ivar replay_on_resume: ignore ``Last-Event-ID`` and replay from the start.
-    :ivar line_ending: ``"\\n"``, ``"\\r\\n"`` or ``"\\r"``.
-    :ivar keepalive: send a ``: keep-alive`` comment before every event.
-    :ivar batch_bytes: when tokens are ready at once, coalesce up to this many
-        bytes of events into one write (1 = one write per event).
-    """
-
-    tokens: Sequence[str]
-    delay: float = 0.0
-    first_delay: float = 0.0
-    drop_after: Sequence[int] = ()
-    cut_mid_event: bool = False
-    end_without_done: int = 0
-    error_after: Optional[int] = None
-    error_detail: str = "CUDA out of memory"
-    silence_after: Optional[int] = None
-    silence: float = 0.0
-    resumable: bool = True
-    replay_on_resume: bool = False
-    line_ending: str = "\n"
-    keepalive: bool = False
-    batch_bytes: int = 16384
 
 
 Responder = Union[Script, Callable[[Mapping[str, Any]], Script]]

@@ -1,0 +1,202 @@
+"""BackgroundStream: a stream read by a daemon thread, for callers who must not block."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Callable, List, Optional
+
+from .errors import APITimeoutError
+from .stream import StreamMetrics, TextStream
+
+__all__ = ["DEFAULT_BUFFER_CHUNKS", "BackgroundStream"]
+
+#: Chunks buffered ahead of a consumer that is slower than the network.
+DEFAULT_BUFFER_CHUNKS = 1024
+
+_END = object()  # put by the reader after the last chunk
+_POLL = 0.1  # how often a blocked reader looks whether it should stop
+
+
+class _Pipe:
+    """What the reader thread and the consumer share. The thread holds only
+    this, never the BackgroundStream, so an abandoned stream can be
+    collected, which tells the thread to stop."""
+
+    def __init__(self, buffer: int) -> None:
+        self.chunks: "queue.Queue[object]" = queue.Queue(maxsize=buffer)
+        self.stop = threading.Event()
+        self.done = threading.Event()
+        self.stream: Optional[TextStream] = None
+        self.error: Optional[BaseException] = None
+        self.cancel_requested = False
+        self.lock = threading.Lock()
+
+    def put(self, item: object) -> bool:
+        """Hand ``item`` to the consumer; False if the consumer has gone."""
+        while not self.stop.is_set():
+            try:
+                self.chunks.put(item, timeout=_POLL)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+
+def _read(pipe: _Pipe, start: Callable[[], TextStream]) -> None:
+    try:
+        stream = start()
+        with pipe.lock:
+            pipe.stream = stream
+            cancel = pipe.cancel_requested
+        if cancel:
+            stream.cancel()
+        for chunk in stream:
+            if not pipe.put(chunk):
+                stream.close()
+                break
+    except BaseException as exc:  # handed to the consumer, never lost
+        pipe.error = exc
+    finally:
+        pipe.put(_END)
+        pipe.done.set()
+
+
+class BackgroundStream:
+    """A :class:`TextStream` whose network reading runs in a daemon thread.
+
+    Returned at once by ``Client.stream(..., background=True)``; the call
+    itself (creating the prediction, joining the queue) runs in the thread
+    too, so its errors come out of iteration or :meth:`result`. Chunks wait
+    in a bounded buffer; when it is full the reader waits for the consumer.
+
+    * iterate it for chunks as they arrive;
+    * :meth:`result` waits for the whole text;
+    * :meth:`cancel` (from any thread) stops the run on the server;
+    * an error in the reader is raised in the consumer, after the chunks that
+      came before it;
+    * the thread ends with the stream: when it completes, fails, is
+      cancelled or closed, or when this object is garbage-collected.
+    """
+
+    def __init__(self, start: Callable[[], TextStream], *, buffer: int = DEFAULT_BUFFER_CHUNKS) -> None:
+        self._pipe = _Pipe(buffer)
+        self._parts: List[str] = []
+        self._finished = False
+        self._started_at = time.monotonic()
+        self._thread = threading.Thread(
+            target=_read, args=(self._pipe, start), name="replicate_qwen_sdk-stream", daemon=True
+        )
+        self._thread.start()
+
+    # -- reading -----------------------------------------------------------------
+
+    def __iter__(self) -> "BackgroundStream":
+        return self
+
+    def __next__(self) -> str:
+        return self._next(None)
+
+    def _next(self, timeout: Optional[float]) -> str:
+        if self._finished:
+            raise StopIteration
+        try:
+            item = self._pipe.chunks.get(timeout=timeout)
+        except queue.Empty:
+            raise APITimeoutError(f"No chunk within {timeout:g} s; the stream is still running.") from None
+        if item is _END:
+            self._finished = True
+            self._thread.join()
+            error = self._pipe.error
+            if error is not None and not self._pipe.cancel_requested:
+                raise error
+            raise StopIteration
+        self._parts.append(item)  # type: ignore[arg-type]
+        return item  # type: ignore[return-value]
+
+    def result(self, timeout: Optional[float] = None) -> str:
+        """Wait for the whole answer and return it.
+
+        :raises APITimeoutError: (a ``TimeoutError``) when ``timeout``
+            seconds pass first; the stream keeps running.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._finished:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                self._next(left)
+            except StopIteration:
+                break
+        return self.text
+
+    def read(self) -> str:
+        """The same as :meth:`result` without a time limit."""
+        return self.result()
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def text(self) -> str:
+        """The text handed to the consumer so far."""
+        return "".join(self._parts)
+
+    @property
+    def id(self) -> Optional[str]:
+        stream = self._pipe.stream
+        return stream.id if stream is not None else None
+
+    @property
+    def metrics(self) -> StreamMetrics:
+        stream = self._pipe.stream
+        return stream.metrics if stream is not None else StreamMetrics()
+
+    @property
+    def finished(self) -> bool:
+        """True once the reader is done (the buffer may still hold chunks)."""
+        return self._pipe.done.is_set()
+
+    # -- stopping -----------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Stop the run on the server and end the stream; from any thread."""
+        pipe = self._pipe
+        with pipe.lock:
+            pipe.cancel_requested = True
+            stream = pipe.stream
+        if stream is not None:
+            stream.cancel()
+        self._drain()
+
+    def close(self) -> None:
+        """Stop reading and release the connection (the run goes on on the server)."""
+        pipe = self._pipe
+        pipe.stop.set()
+        stream = pipe.stream
+        if stream is not None:
+            stream.close()
+        self._drain()
+
+    def _drain(self) -> None:
+        self._pipe.stop.set()
+        self._thread.join(timeout=10)
+        self._finished = True
+
+    def __enter__(self) -> "BackgroundStream":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self._finished:
+            self.close()
+
+    def __del__(self) -> None:
+        pipe = getattr(self, "_pipe", None)
+        if pipe is not None:
+            pipe.stop.set()
+            stream = pipe.stream
+            if stream is not None and not pipe.done.is_set():
+                stream.close()
+
+    def __repr__(self) -> str:
+        state = "finished" if self._finished else "running"
+        return f"<BackgroundStream id={self.id!r} {state} chunks={len(self._parts)}>"
