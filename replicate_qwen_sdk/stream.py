@@ -79,6 +79,7 @@ class TextStream(Iterator[str]):
         self._text_cache_parts = 0
         self._started_at = time.monotonic() if started_at is None else started_at
         self._finished = False
+        self._completed = False  # the answer ended normally
         self._cancelled = False
         self._lock = threading.Lock()
         self._done_callbacks: List[Callable[["TextStream"], None]] = []
@@ -151,9 +152,11 @@ class TextStream(Iterator[str]):
 
     def _end_with(self, exc: BaseException) -> "NoReturn":
         """Finish the stream and raise what ends the iteration."""
-        self._finish()
         if isinstance(exc, StopIteration):
+            self._completed = not self._cancelled
+            self._finish()
             raise StopIteration from None
+        self._finish()
         if self._cancelled and isinstance(exc, SDKError):
             # The read broke because cancel() pulled the connection.
             raise StopIteration from None
@@ -163,10 +166,12 @@ class TextStream(Iterator[str]):
         """Ask the server to stop generating, then end the iteration.
 
         Safe to call from any thread, and more than once. Text received
-        before the call stays in :attr:`text`.
+        before the call stays in :attr:`text`. After a failure or an
+        interruption (Ctrl-C) it still asks the server to stop, since the run
+        may go on there; after a complete answer it does nothing.
         """
         with self._lock:
-            if self._finished or self._cancelled:
+            if self._completed or self._cancelled:
                 return
             self._cancelled = True
         try:
@@ -183,6 +188,8 @@ class TextStream(Iterator[str]):
             self._close_chunks()
 
     def _close_chunks(self) -> None:
+        if self._finished:
+            return
         try:
             self._chunks.close()  # type: ignore[attr-defined]
         except ValueError:
