@@ -101,15 +101,24 @@ class BackgroundStream:
     def _next(self, timeout: Optional[float]) -> str:
         if self._finished:
             raise StopIteration
-        try:
-            item = self._pipe.chunks.get(timeout=timeout)
-        except queue.Empty:
-            raise APITimeoutError(f"No chunk within {timeout:g} s; the stream is still running.") from None
+        pipe = self._pipe
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = _POLL if deadline is None else min(_POLL, max(0.0, deadline - time.monotonic()))
+            try:
+                item = pipe.chunks.get(timeout=wait)
+                break
+            except queue.Empty:
+                if pipe.stop.is_set() and pipe.done.is_set() and pipe.chunks.empty():
+                    item = _END  # stopped (cancel, close): the reader could not hand over its end
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise APITimeoutError(f"No chunk within {timeout:g} s; the stream is still running.") from None
         if item is _END:
             self._finished = True
             self._thread.join()
-            error = self._pipe.error
-            if error is not None and not self._pipe.cancel_requested:
+            error = pipe.error
+            if error is not None and not pipe.cancel_requested and not pipe.stop.is_set():
                 raise error
             raise StopIteration
         self._parts.append(item)  # type: ignore[arg-type]
@@ -179,8 +188,7 @@ class BackgroundStream:
 
     def _drain(self) -> None:
         self._pipe.stop.set()
-        self._thread.join(timeout=10)
-        self._finished = True
+        self._thread.join(timeout=5)
 
     def __enter__(self) -> "BackgroundStream":
         return self
