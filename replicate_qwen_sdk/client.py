@@ -231,6 +231,9 @@ class Client:
 
     def __getstate__(self) -> Dict[str, Any]:
         state = self.__dict__.copy()
+        # Build the providers here, so that credentials found in this
+        # process's environment travel to the worker, which may have none.
+        state["_providers"] = self.providers
         state["_lock"] = None
         return state
 

@@ -86,3 +86,14 @@ def gradio_apps():
             process.kill()
             process.wait(10)
         errors.close()
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A real Dask cluster of two worker processes on 127.0.0.1, once per session."""
+    import distributed
+
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=8, processes=True, dashboard_address=":0", host="127.0.0.1"
+    ) as cluster:
+        yield cluster

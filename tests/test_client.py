@@ -85,6 +85,14 @@ def test_default_providers_are_built_once_even_from_many_threads():
     assert [type(p) for p in seen[0]] == [Replicate, Qwen_Qwen_2_72B]
 
 
+def test_credentials_from_the_environment_travel_with_a_pickled_client(monkeypatch):
+    monkeypatch.setenv("REPLICATE_API_TOKEN", SECRET)
+    copy = pickle.loads(pickle.dumps(Client()))
+    monkeypatch.delenv("REPLICATE_API_TOKEN")  # a worker without the variable
+    assert copy.providers[0]._api_key == SECRET
+    assert SECRET not in repr(copy)
+
+
 def test_a_client_pickles_without_showing_its_key(client):
     assert len(client.providers) == 2  # built before pickling
     copy = pickle.loads(pickle.dumps(client))
