@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import gradio_stream, replicate_stream
+from . import batch, gradio_stream, replicate_stream
 
 
 def replicate_table(tokens: int, runs: int) -> None:
@@ -49,15 +49,26 @@ def gradio_table(sizes, runs: int) -> None:
     )
 
 
+def batch_table(jobs: int, tokens: int, delay: float) -> None:
+    print(f"{jobs} paced streams ({tokens} tokens, {delay * 1000:g} ms apart) through Client.batch")
+    print(f"{'workers':>8} {'one stream s':>13} {'batch wall s':>13} {'wall/one':>9} {'peak RSS MiB':>13}")
+    for workers in (50, jobs):
+        m = batch.run(jobs=jobs, workers=workers, tokens=tokens, delay=delay)
+        print(f"{workers:>8} {m['single']:>13.2f} {m['wall']:>13.2f} {m['ratio']:>9.2f} {m['peak_rss_mib']:>13.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", choices=("replicate", "gradio"), help="run one table")
+    parser.add_argument("--only", choices=("replicate", "gradio", "batch"), help="run one table")
     parser.add_argument("--tokens", type=int, default=100_000, help="events in the Replicate stream")
     parser.add_argument("--runs", type=int, default=5, help="runs per figure; medians are reported")
     parser.add_argument("--updates", type=int, nargs="+", default=[3000, 6000], help="Gradio answer sizes")
     args = parser.parse_args()
     if args.only in (None, "replicate"):
         replicate_table(args.tokens, args.runs)
+        print()
+    if args.only in (None, "batch"):
+        batch_table(200, 50, 0.02)
         print()
     if args.only in (None, "gradio"):
         gradio_table(tuple(args.updates), max(1, args.runs // 2))
