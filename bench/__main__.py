@@ -15,8 +15,8 @@ from . import batch, gradio_stream, replicate_stream
 def replicate_table(tokens: int, runs: int) -> None:
     print(f"Replicate stream, {tokens:,} events, client process CPU (s), median of {runs} runs")
     print(f"{'framing':<27} {'floor':>8} {'complete()':>11} {'ratio':>6} {'iterate':>8} {'ratio':>6}")
-    for label, batch in (("one HTTP chunk per event", 1), ("events coalesced (16 KiB)", 16384)):
-        m = replicate_stream.run(tokens, runs, batch)
+    for label, batch_bytes in (("one HTTP chunk per event", 1), ("events coalesced (16 KiB)", 16384)):
+        m = replicate_stream.run(tokens, runs, batch_bytes)
         floor = m["floor"]
         print(
             f"{label:<27} {floor:>8.3f} {m['sdk complete()']:>11.3f} {m['sdk complete()'] / floor:>6.2f}"
