@@ -40,57 +40,61 @@ class EventStream:
     Two ways to read the same events:
 
     * iterate the stream itself for :class:`Event` objects;
-    * iterate :meth:`fields` for plain ``(event, data, id, retry)`` tuples,
-      the allocation-light form the providers use on their hot path.
+    * iterate :meth:`batches` for lists of plain ``(event, id, data)``
+      tuples, one list per network chunk: the allocation-light form the
+      providers use on their hot path.
 
     :ivar last_event_id: the spec's "last event ID buffer": the most recent
         ``id:`` field seen, kept across events (send it as ``Last-Event-ID``
         to resume). Each event carries only the id given on that event
-        itself, or ``None``.
+        itself.
+    :ivar retry: the last valid ``retry:`` field (milliseconds), or ``None``.
 
-    Events without any ``data:`` line are not dispatched, as the spec says;
-    the event name defaults to ``"message"``; ``retry`` is an ``int`` (in
-    milliseconds) when that event set it, else ``None``.
+    Events without any ``data:`` line are not dispatched, as the spec says.
     """
 
-    __slots__ = ("_chunks", "last_event_id")
+    __slots__ = ("_chunks", "last_event_id", "retry")
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = chunks
         self.last_event_id: Optional[str] = None
+        self.retry: Optional[int] = None
 
     def __iter__(self) -> Iterator[Event]:
-        for name, data, event_id, retry in self.fields():
-            yield Event(event_id, name, data, retry)
+        """:class:`Event` objects: the name defaults to ``"message"``, ``id``
+        is ``None`` when the event gave none, ``retry`` is the stream's."""
+        for batch in self.batches():
+            for name, event_id, data in batch:
+                yield Event(event_id or None, name or "message", data, self.retry)
 
-    def fields(self) -> Iterator[Tuple[str, str, Optional[str], Optional[int]]]:
-        """Yield ``(event, data, id, retry)`` for each event."""
-        match_simple = _SIMPLE_EVENT.match
+    def batches(self) -> Iterator[List[Tuple[str, str, str]]]:
+        """For each network chunk, the events it completed, as
+        ``(event, id, data)`` tuples; ``""`` stands for no event name
+        (``"message"``) and for no id."""
+        find_simple = _SIMPLE_EVENTS.findall
         parse = self._parse
         for blocks in _block_batches(self._chunks):
-            for block in blocks:
-                # Lines end at LF only (see _block_batches), and LF never
-                # occurs inside a UTF-8 sequence, so decoding a whole block
-                # at once is exact.
-                text = block.decode("utf-8", "replace")
-                simple = match_simple(text)
-                if simple is not None:
-                    name, event_id, data = simple.groups()
-                    if event_id is not None:
+            # Lines end at LF only (see _block_batches), and LF never occurs
+            # inside a UTF-8 sequence, so decoding whole blocks is exact.
+            text = b"\n\n".join(blocks).decode("utf-8", "replace")
+            events = find_simple(text)
+            if len(events) != len(blocks):
+                # Some block has another shape: parse them one by one.
+                events = [event for event in map(parse, text.split("\n\n")) if event is not None]
+            else:
+                for _name, event_id, _data in reversed(events):
+                    if event_id:
                         self.last_event_id = event_id
-                    yield name or "message", data, event_id, None
-                else:
-                    parsed = parse(text)
-                    if parsed is not None:
-                        yield parsed
+                        break
+            if events:
+                yield events
 
-    def _parse(self, text: str) -> Optional[Tuple[str, str, Optional[str], Optional[int]]]:
+    def _parse(self, text: str) -> Optional[Tuple[str, str, str]]:
         """The general case: any fields, in any order, any number of lines."""
         data: Optional[str] = None
         more_data: Optional[list] = None  # second and later data lines
-        name = "message"
-        event_id: Optional[str] = None
-        retry: Optional[int] = None
+        name = ""
+        event_id = ""
         for line in text.split("\n"):
             if not line or line[0] == ":":  # empty, or a comment
                 continue
@@ -105,26 +109,31 @@ class EventStream:
                 else:
                     more_data.append(value)
             elif field == "event":
-                name = value or "message"
+                name = value
             elif field == "id":
                 if "\0" not in value:
                     event_id = self.last_event_id = value
             elif field == "retry":
                 if value.isascii() and value.isdigit():
-                    retry = int(value)
+                    self.retry = int(value)
             # Any other field is ignored, as the spec says.
         if data is None:
             return None
         if more_data is not None:
             data = "\n".join([data, *more_data])
-        return name, data, event_id, retry
+        return name, event_id, data
 
 
 #: The shape nearly every event has: comments, then optional ``event:`` and
-#: ``id:`` lines, then one ``data:`` line. Matched in one C call; anything
-#: else goes through :meth:`EventStream._parse`, which gives the same result
-#: for these shapes.
-_SIMPLE_EVENT = re.compile(r"(?::[^\n]*\n)*(?:event: ?([^\n]*)\n)?(?:id: ?([^\n\0]*)\n)?data: ?([^\n]*)\Z")
+#: ``id:`` lines, then one ``data:`` line, from a block's start to its end.
+#: All events of a chunk are matched in one C call; when the count of matches
+#: differs from the count of blocks, some block has another shape and
+#: :meth:`EventStream._parse` reads them all (giving the same result for these
+#: shapes). An id that is empty or starts with a space never matches here, so
+#: ``""`` can stand for "no id".
+_SIMPLE_EVENTS = re.compile(
+    r"(?:(?<=\n\n)|^)(?::[^\n]*\n)*(?:event: ?([^\n]*)\n)?(?:id: ?([^ \n\0][^\n\0]*)\n)?data: ?([^\n]*)(?=\n\n|\Z)"
+)
 
 
 def _block_batches(chunks: Iterable[bytes]) -> Iterator[List[bytes]]:

@@ -101,8 +101,10 @@ def test_last_event_id_persists_and_ids_with_nul_are_ignored():
 
 
 def test_retry_field_is_an_integer_and_junk_retry_is_ignored():
-    events = list(EventStream([b"retry: 3000\ndata: a\n\nretry: soon\ndata: b\n\nretry: \xc2\xb2\ndata: c\n\n"]))
-    assert [e.retry for e in events] == [3000, None, None]
+    stream = EventStream([b"data: a\n\nretry: 3000\ndata: b\n\nretry: soon\ndata: c\n\nretry: \xc2\xb2\ndata: d\n\n"])
+    events = list(stream)
+    assert [e.retry for e in events] == [3000] * 4  # one chunk: all parsed before the first is handed on
+    assert stream.retry == 3000
 
 
 def test_incomplete_event_at_end_of_stream_is_dropped():
@@ -114,12 +116,16 @@ def test_byte_order_mark_at_start_is_skipped():
     assert parse([b"\xef\xbb\xbfdata: x\n\n"]) == [("message", "x", None)]
 
 
-def test_events_are_sseclient_events_and_fields_gives_tuples():
+def test_events_are_sseclient_events_and_batches_give_tuples():
     payload = b"event: output\nid: 4\nretry: 10\ndata: a\ndata: b\n\n"
     (event,) = list(EventStream([payload]))
     assert isinstance(event, sseclient.Event)
     assert (event.event, event.data, event.id, event.retry) == ("output", "a\nb", "4", 10)
-    assert list(EventStream([payload]).fields()) == [("output", "a\nb", "4", 10)]
+    simple = b"event: output\nid: 5\ndata: x\n\ndata: y\n\n"
+    assert list(EventStream([simple, b"id:\ndata: z\n\n"]).batches()) == [
+        [("output", "5", "x"), ("", "", "y")],
+        [("", "", "z")],
+    ]
 
 
 def test_large_multiline_event_is_joined_exactly():
@@ -190,3 +196,42 @@ def test_each_event_reaches_the_caller_before_the_next_is_sent():
 
 def test_event_type_is_sseclient_event():
     assert Event is sseclient.Event
+
+
+def test_the_one_pass_fast_path_agrees_with_the_general_parser():
+    """Random mixes of simple and unusual events, split at random points:
+    whatever path each chunk takes, the events are those of the general,
+    line-by-line parser."""
+    import random
+
+    generator = random.Random(20261122)
+    pieces = [
+        "event: output\n",
+        "event:\n",
+        "event:  spaced\n",
+        "id: 7\n",
+        "id:\n",
+        "id:  sp\n",
+        "id:x\n",
+        ": comment\n",
+        "retry: 5\n",
+        "data: text\n",
+        "data:\n",
+        "data:  lead\n",
+        "data: [0, 1]\n",
+    ]
+    for _ in range(300):
+        blocks = []
+        for _ in range(generator.randint(1, 8)):
+            lines = [generator.choice(pieces) for _ in range(generator.randint(0, 4))]
+            lines.append(generator.choice(["data: end\n", "data:\n", 'data: {"a": 1}\n']))
+            blocks.append("".join(lines))
+        payload = "\n".join(blocks).encode() + b"\n"
+        reference = EventStream([])
+        expected = [event for event in map(reference._parse, payload.decode()[:-2].split("\n\n")) if event]
+        cuts = sorted(generator.sample(range(1, len(payload)), min(3, len(payload) - 1)))
+        chunks = [payload[a:b] for a, b in zip([0, *cuts], [*cuts, len(payload)])]
+        stream = EventStream(chunks)
+        got = [event for batch in stream.batches() for event in batch]
+        assert got == expected, payload
+        assert stream.last_event_id == reference.last_event_id

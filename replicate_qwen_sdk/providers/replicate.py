@@ -434,9 +434,10 @@ class _PredictionRun:
             )
             first_of_connection = True
             try:
-                for kind, data, event_id, _retry in events.fields():
+                for batch in events.batches():
                     if first_of_connection:
                         first_of_connection = False
+                        event_id = batch[0][1] or None
                         if resumes == 0:
                             self._first_event_id = event_id
                         elif event_id is not None and event_id in (self._first_event_id, self._last_event_id):
@@ -444,17 +445,18 @@ class _PredictionRun:
                             # was already yielded; polling gives the exact rest.
                             logger.info("the stream of prediction %s replays old events; polling instead", self.id)
                             return False
-                    if kind == "output":
-                        yield data
-                    elif kind == "done":
-                        return _is_clean_done(data)
-                    elif kind == "error":
-                        raise error_from_event_data(
-                            data, action=f"streaming prediction {self.id}", prediction_id=self.id
-                        )
-                    elif kind == "logs":
-                        logger.debug("prediction %s log: %s", self.id, data)
-                    # Other event names are not part of the protocol: ignored.
+                    for kind, _event_id, data in batch:
+                        if kind == "output":
+                            yield data
+                        elif kind == "done":
+                            return _is_clean_done(data)
+                        elif kind == "error":
+                            raise error_from_event_data(
+                                data, action=f"streaming prediction {self.id}", prediction_id=self.id
+                            )
+                        elif kind == "logs":
+                            logger.debug("prediction %s log: %s", self.id, data)
+                        # Other event names are not part of the protocol: ignored.
             except APIConnectionError as exc:
                 if not self._cancelled:
                     logger.info("the stream of prediction %s broke: %s", self.id, exc)

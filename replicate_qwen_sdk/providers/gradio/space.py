@@ -393,45 +393,46 @@ class _QueueRun:
         loads = json.loads
         event_id = self.id
         try:
-            for _kind, data, _id, _retry in events.fields():
-                message = loads(data)
-                if not isinstance(message, dict):
-                    continue
-                owner = message.get("event_id")
-                if owner is not None and owner != event_id:
-                    continue  # another event of the session
-                kind_of_message = message.get("msg")
-                if kind_of_message in ("process_generating", "process_streaming"):
-                    if message.get("success") is False:
-                        raise self._app_error(message)
-                    values = message.get("output", {}).get("data")
-                    if diffs and have_full:
-                        delta = answer.diff(values)
-                    else:
-                        delta = answer.full(values)
-                        have_full = True
-                    if delta:
-                        yield delta
-                elif kind_of_message == "process_completed":
-                    if not message.get("success", True):
-                        raise self._app_error(message)
-                    yield from self._finish(answer, message, delivered)
-                    return
-                elif kind_of_message == "unexpected_error":
-                    text = str(message.get("message") or "no message")
-                    lost = message.get("session_not_found") or "session not found" in text.lower()
-                    error = ResponseError(
-                        f"The app reported an unexpected error while {action}: {text}"
-                        + (" (it does not know this session; retry the call)." if lost else "."),
-                        detail=text,
-                    )
-                    raise _SessionLost(error) if lost else error
-                elif kind_of_message == "close_stream":
-                    break
-                elif kind_of_message == "log":
-                    level = logging.WARNING if message.get("level") in ("warning", "error") else logging.INFO
-                    logger.log(level, "app log for event %s: %s", event_id, message.get("log"))
-                # estimation, process_starts, progress, heartbeat: nothing to yield.
+            for batch in events.batches():
+                for _kind, _id, data in batch:
+                    message = loads(data)
+                    if not isinstance(message, dict):
+                        continue
+                    owner = message.get("event_id")
+                    if owner is not None and owner != event_id:
+                        continue  # another event of the session
+                    kind_of_message = message.get("msg")
+                    if kind_of_message in ("process_generating", "process_streaming"):
+                        if message.get("success") is False:
+                            raise self._app_error(message)
+                        values = message.get("output", {}).get("data")
+                        if diffs and have_full:
+                            delta = answer.diff(values)
+                        else:
+                            delta = answer.full(values)
+                            have_full = True
+                        if delta:
+                            yield delta
+                    elif kind_of_message == "process_completed":
+                        if not message.get("success", True):
+                            raise self._app_error(message)
+                        yield from self._finish(answer, message, delivered)
+                        return
+                    elif kind_of_message == "unexpected_error":
+                        text = str(message.get("message") or "no message")
+                        lost = message.get("session_not_found") or "session not found" in text.lower()
+                        error = ResponseError(
+                            f"The app reported an unexpected error while {action}: {text}"
+                            + (" (it does not know this session; retry the call)." if lost else "."),
+                            detail=text,
+                        )
+                        raise _SessionLost(error) if lost else error
+                    elif kind_of_message == "close_stream":
+                        break
+                    elif kind_of_message == "log":
+                        level = logging.WARNING if message.get("level") in ("warning", "error") else logging.INFO
+                        logger.log(level, "app log for event %s: %s", event_id, message.get("log"))
+                    # estimation, process_starts, progress, heartbeat: nothing to yield.
         except APIConnectionError as exc:
             if self._cancelled:
                 return
