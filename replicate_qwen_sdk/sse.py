@@ -73,13 +73,40 @@ class EventStream:
         (``"message"``) and for no id."""
         find_simple = _SIMPLE_EVENTS.findall
         parse = self._parse
-        for blocks in _block_batches(self._chunks):
-            # Lines end at LF only (see _block_batches), and LF never occurs
-            # inside a UTF-8 sequence, so decoding whole blocks is exact.
-            text = b"\n\n".join(blocks).decode("utf-8", "replace")
+        # Framing, inline because this loop runs once per network chunk:
+        # cut the bytes into events at blank lines, whatever the line ends.
+        pending = b""
+        skip_lf = False  # the previous chunk ended with CR; a leading LF pairs with it
+        first = True
+        for chunk in self._chunks:
+            if not chunk:
+                continue
+            if first:
+                first = False
+                if chunk.startswith(_BOM):
+                    chunk = chunk[len(_BOM) :]
+            if skip_lf:
+                skip_lf = False
+                if chunk[:1] == b"\n":
+                    chunk = chunk[1:]
+            if b"\r" in chunk:
+                skip_lf = chunk.endswith(b"\r")
+                chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            if pending:
+                if b"\n\n" not in chunk and not (chunk[:1] == b"\n" and pending[-1:] == b"\n"):
+                    pending += chunk
+                    continue
+                chunk = pending + chunk
+            blocks = chunk.split(b"\n\n")
+            pending = blocks.pop()  # no blank line yet: dropped at the end, as the spec says
+            if not blocks:
+                continue
+            # Lines end at LF only (see above), and LF never occurs inside a
+            # UTF-8 sequence, so decoding whole events at once is exact.
+            text = (blocks[0] if len(blocks) == 1 else b"\n\n".join(blocks)).decode("utf-8", "replace")
             events = find_simple(text)
             if len(events) != len(blocks):
-                # Some block has another shape: parse them one by one.
+                # Some event has another shape: parse them one by one.
                 events = [event for event in map(parse, text.split("\n\n")) if event is not None]
             else:
                 for _name, event_id, _data in reversed(events):
@@ -134,39 +161,3 @@ class EventStream:
 _SIMPLE_EVENTS = re.compile(
     r"(?:(?<=\n\n)|^)(?::[^\n]*\n)*(?:event: ?([^\n]*)\n)?(?:id: ?([^ \n\0][^\n\0]*)\n)?data: ?([^\n]*)(?=\n\n|\Z)"
 )
-
-
-def _block_batches(chunks: Iterable[bytes]) -> Iterator[List[bytes]]:
-    """For each network chunk, yield the events it completes: the bytes of
-    each, lines joined by ``\\n`` (one yield per chunk, not per event, to
-    keep the per-event cost low).
-
-    Bytes left over when the chunks run out never got their blank line: an
-    incomplete event, dropped as the spec says.
-    """
-    pending = b""
-    skip_lf = False  # the previous chunk ended with CR; a leading LF pairs with it
-    first = True
-    for chunk in chunks:
-        if not chunk:
-            continue
-        if first:
-            first = False
-            if chunk.startswith(_BOM):
-                chunk = chunk[len(_BOM) :]
-        if skip_lf:
-            skip_lf = False
-            if chunk[:1] == b"\n":
-                chunk = chunk[1:]
-        if b"\r" in chunk:
-            skip_lf = chunk.endswith(b"\r")
-            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        if pending:
-            if b"\n\n" not in chunk and not (chunk[:1] == b"\n" and pending[-1:] == b"\n"):
-                pending += chunk
-                continue
-            chunk = pending + chunk
-        blocks = chunk.split(b"\n\n")
-        pending = blocks.pop()
-        if blocks:
-            yield blocks
