@@ -11,11 +11,11 @@ standard :mod:`logging` module, under the ``replicate_qwen_sdk`` logger, and
 prints nothing.
 """
 
+import importlib as _importlib
 import logging as _logging
+from typing import TYPE_CHECKING
 
 from .__version__ import __version__
-from .background import BackgroundStream
-from .client import Client, RoutableModel
 from .errors import (
     APIConnectionError,
     APITimeoutError,
@@ -31,11 +31,39 @@ from .errors import (
     SDKError,
     ServerError,
 )
-from .providers import GradioSpace, Provider, Qwen_Qwen_2_72B, Replicate
+from .providers import Provider, Replicate
 from .stream import StreamMetrics, TextStream
 from .timeouts import Timeout
 
+if TYPE_CHECKING:
+    from .background import BackgroundStream
+    from .client import Client, RoutableModel
+    from .providers.gradio import GradioSpace, Qwen_Qwen_2_72B
+
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())
+
+# Imported on first use, so that a script that needs only Replicate does not
+# pay for the Gradio provider, the client and its thread pools.
+_LAZY = {
+    "BackgroundStream": ".background",
+    "Client": ".client",
+    "GradioSpace": ".providers.gradio",
+    "Qwen_Qwen_2_72B": ".providers.gradio",
+    "RoutableModel": ".client",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "APIConnectionError",

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Union
 
 from .background import DEFAULT_BUFFER_CHUNKS, BackgroundStream
 from .concurrency import DEFAULT_MAX_WORKERS, run_all
@@ -24,8 +23,7 @@ __all__ = ["Client", "RoutableModel"]
 ProviderLike = Union[str, Provider]
 
 
-@dataclass(frozen=True)
-class RoutableModel:
+class RoutableModel(NamedTuple):
     """A name :meth:`Client.stream` accepts, and where it goes."""
 
     name: str

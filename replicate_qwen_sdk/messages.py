@@ -7,8 +7,7 @@ mappings. ``content`` is a string, or a list of text parts
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from .errors import InvalidArgumentError
 
@@ -26,8 +25,7 @@ Messages = Union[str, Sequence[Mapping[str, Any]]]
 KNOWN_ROLES = ("system", "user", "assistant")
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
     """One validated turn of a chat."""
 
     role: str

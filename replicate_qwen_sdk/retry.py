@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import FrozenSet, Optional
+from typing import FrozenSet, NamedTuple, Optional
 
 __all__ = [
     "BACKOFF_BASE",
@@ -44,8 +43,7 @@ BACKOFF_CAP = 8.0
 MAX_RETRY_AFTER = 60.0
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     """Which failures of one kind of request are worth another attempt."""
 
     name: str

@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterator, List, NoReturn, Optional
+from typing import Callable, Iterator, List, NamedTuple, NoReturn, Optional
 
 from .errors import SDKError
 
@@ -42,8 +41,7 @@ class StreamSource(Protocol):
         """Ask the server to stop the run."""
 
 
-@dataclass
-class StreamMetrics:
+class StreamMetrics(NamedTuple):
     """Timings and sizes of one stream, filled in as it is read.
 
     Times are in seconds, measured from the moment the call was made.

@@ -12,8 +12,7 @@ Three limits apply to every call:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Union
 
 from .errors import InvalidArgumentError
 
@@ -35,21 +34,30 @@ DEFAULT_READ_TIMEOUT = 120.0
 DEFAULT_TOTAL_TIMEOUT: Optional[float] = None
 
 
-@dataclass(frozen=True)
-class Timeout:
-    """The three limits, in seconds. Immutable, so safe to share."""
+class _TimeoutFields(NamedTuple):
+    connect: float
+    read: float
+    total: Optional[float]
 
-    connect: float = DEFAULT_CONNECT_TIMEOUT
-    read: float = DEFAULT_READ_TIMEOUT
-    total: Optional[float] = DEFAULT_TOTAL_TIMEOUT
 
-    def __post_init__(self) -> None:
-        for name in ("connect", "read", "total"):
-            value = getattr(self, name)
+class Timeout(_TimeoutFields):
+    """The three limits, in seconds: ``Timeout(connect=10, read=120, total=None)``.
+    Immutable, so safe to share."""
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        connect: float = DEFAULT_CONNECT_TIMEOUT,
+        read: float = DEFAULT_READ_TIMEOUT,
+        total: Optional[float] = DEFAULT_TOTAL_TIMEOUT,
+    ) -> "Timeout":
+        for name, value in (("connect", connect), ("read", read), ("total", total)):
             if value is None and name == "total":
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise InvalidArgumentError(f"Timeout.{name} must be a positive number of seconds, got {value!r}.")
+        return super().__new__(cls, connect, read, total)
 
     @classmethod
     def coerce(cls, value: "TimeoutLike") -> "Timeout":

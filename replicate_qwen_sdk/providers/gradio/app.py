@@ -4,8 +4,7 @@ and how to turn a chat into an endpoint's inputs."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from ...errors import InvalidArgumentError, ModelNotFoundError, ResponseError
 from ...messages import Message
@@ -29,8 +28,7 @@ class ChatFormat:
     PARTS = "parts"  # [{"role", "content": [{"type": "text", "text"}]}]   Gradio 6
 
 
-@dataclass(frozen=True)
-class Component:
+class Component(NamedTuple):
     id: int
     type: str
     props: Mapping[str, Any]
@@ -45,8 +43,7 @@ class Component:
         return self.props.get("visible", True) is not False
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     """One event listener of the app, callable through the queue."""
 
     fn_index: int
@@ -62,8 +59,7 @@ class Endpoint:
         return f"/{self.api_name}" if self.api_name else f"fn_index {self.fn_index}"
 
 
-@dataclass(frozen=True)
-class Inputs:
+class Inputs(NamedTuple):
     """An endpoint call's ``data``, and what to tell the app beforehand."""
 
     data: List[Any]
@@ -75,8 +71,7 @@ class Inputs:
     history_length: int = 0
 
 
-@dataclass(frozen=True)
-class App:
+class App(NamedTuple):
     """A Gradio app as its ``/config`` describes it."""
 
     version: str
@@ -84,8 +79,9 @@ class App:
     api_prefix: str
     endpoints: Tuple[Endpoint, ...]
     chat_format: str
-    components: Mapping[int, Component] = field(repr=False)
-    _sync_steps: Tuple[Endpoint, ...] = field(repr=False, default=())
+    components: Mapping[int, Component]
+    #: Steps that copy a Chatbot's value into session state (see _is_chat_state_sync).
+    sync_steps: Tuple[Endpoint, ...] = ()
 
     @property
     def sends_diffs(self) -> bool:
@@ -222,7 +218,7 @@ class App:
         return None
 
     def _sync_step_for(self, state_id: int) -> Optional[Endpoint]:
-        for step in self._sync_steps:
+        for step in self.sync_steps:
             if any(c.id == state_id for c in step.outputs):
                 return step
         return None
@@ -310,7 +306,7 @@ def parse_config(config: Any) -> App:
         endpoints=tuple(endpoints),
         chat_format=_chat_format(version, components.values()),
         components=components,
-        _sync_steps=tuple(sync_steps),
+        sync_steps=tuple(sync_steps),
     )
 
 

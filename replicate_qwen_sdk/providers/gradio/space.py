@@ -22,7 +22,6 @@ import os
 import re
 import threading
 import time
-import uuid
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 from ...errors import (
@@ -51,6 +50,11 @@ __all__ = ["GradioSpace", "Qwen_Qwen_2_72B", "space_url"]
 logger = logging.getLogger("replicate_qwen_sdk")
 
 _SPACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _new_session_hash() -> str:
+    """12 random hex digits, as Gradio's own clients make them."""
+    return os.urandom(6).hex()
 
 
 def space_url(src: str) -> str:
@@ -248,7 +252,7 @@ class _QueueRun:
         self._params = params
         self._deadline = deadline
         self.id: Optional[str] = None
-        self._session = uuid.uuid4().hex[:12]
+        self._session = _new_session_hash()
         self._app: Optional[App] = None
         self._endpoint: Optional[Endpoint] = None
         self._history_length = 0
@@ -266,7 +270,7 @@ class _QueueRun:
             # The cached layout may be stale (the app was restarted or
             # changed): read it again once and retry with what it says now.
             logger.info("joining %s failed (%s); reloading the app's layout", self._space.base_url, exc)
-            self._session = uuid.uuid4().hex[:12]
+            self._session = _new_session_hash()
             self._join(self._space.app(refresh=True))
         self._open_stream()
 
@@ -375,7 +379,7 @@ class _QueueRun:
             # The app (or the replica behind a proxy) lost the session before
             # any output: join once more, with the layout read again.
             logger.info("the app lost session %s; joining again", self._session)
-            self._session = uuid.uuid4().hex[:12]
+            self._session = _new_session_hash()
             self._join(self._space.app(refresh=True))
             self._open_stream()
             try:
