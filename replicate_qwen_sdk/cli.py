@@ -143,7 +143,7 @@ def _read_jobs(path: str, default_model: Optional[str], err: TextIO) -> Tuple[Li
             try:
                 record = json.loads(line)
             except ValueError as exc:
-                record, problem = None, f"not JSON ({exc.msg})"
+                record, problem = None, f"not JSON ({getattr(exc, 'msg', exc)})"
             if problem is None and not isinstance(record, dict):
                 problem = "not a JSON object"
             elif problem is None and ("messages" in record) == ("prompt" in record):

@@ -18,6 +18,7 @@ from replicate_qwen_sdk import Timeout
 from replicate_qwen_sdk.errors import (
     APIConnectionError,
     APITimeoutError,
+    AuthenticationError,
     InvalidArgumentError,
     RateLimitError,
     ServerError,
@@ -332,3 +333,27 @@ def test_proxy_from_the_environment_is_used_without_an_explicit_one(proxies, mon
     transport = make_transport()
     assert transport.request("GET", "http://model.invalid/v1/y", action="reading").json() == {"via": "environment"}
     assert proxies["environment"].seen == ["http://model.invalid/v1/y"]
+
+
+def test_no_proxy_exempts_hosts_and_all_proxy_applies(proxies, monkeypatch, emulator):
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ALL_PROXY", _proxy_url(proxies["environment"]))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    direct = make_transport()
+    with pytest.raises(AuthenticationError):  # the emulator itself answered (the proxy would say 200)
+        direct.request("GET", f"{emulator.base_url}/predictions/nothing", action="reading")
+    assert proxies["environment"].seen == [] and emulator.count("get") == 1
+    monkeypatch.delenv("NO_PROXY")
+    via_proxy = make_transport()
+    assert via_proxy.request("GET", "http://model.invalid/v1/z", action="reading").json() == {"via": "environment"}
+
+
+def test_the_environment_is_read_when_the_transport_is_made(proxies, monkeypatch):
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    transport = make_transport()
+    monkeypatch.setenv("HTTP_PROXY", _proxy_url(proxies["environment"]))
+    with pytest.raises(APIConnectionError):  # no proxy was set when it was made: a direct (failing) connection
+        transport.request("GET", "http://127.0.0.1:9/v1/direct", action="reading")
+    assert proxies["environment"].seen == []

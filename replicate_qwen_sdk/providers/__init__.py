@@ -1,4 +1,5 @@
 """Providers: one module (or package) per wire protocol."""
+
 import importlib as _importlib
 from typing import TYPE_CHECKING
 

@@ -45,7 +45,7 @@ class Fault:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 128
+    request_queue_size = 1024  # many clients connecting at once must not wait for a SYN retry
 
     def __init__(self, address, handler, owner: "LoopbackServer") -> None:
         self.owner = owner
