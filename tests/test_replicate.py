@@ -109,6 +109,13 @@ def test_key_and_base_url_come_from_the_environment(monkeypatch):
     assert Replicate(api_key="r8_other", base_url=BASE).base_url == BASE
 
 
+def test_a_bare_host_as_base_url_gets_the_api_version():
+    # REPLICATE_BASE_URL as the official client spells it: no /v1.
+    assert Replicate(api_key="x", base_url="http://127.0.0.1:9").base_url == "http://127.0.0.1:9/v1"
+    assert Replicate(api_key="x", base_url="http://127.0.0.1:9/").base_url == "http://127.0.0.1:9/v1"
+    assert Replicate(api_key="x", base_url="http://127.0.0.1:9/proxy/replicate").base_url.endswith("/replicate")
+
+
 def test_default_base_url_is_the_public_api():
     assert Replicate(api_key="x").base_url == replicate_module.DEFAULT_BASE_URL
     assert replicate_module.DEFAULT_BASE_URL.endswith("api.replicate.com/v1")

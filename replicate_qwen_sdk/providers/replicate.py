@@ -278,9 +278,14 @@ def _join_stop(stop: Union[str, Sequence[str]]) -> str:
 
 
 def _clean_base_url(url: str) -> str:
+    """The API root, ending in its version. A bare host (``https://api.replicate.com``,
+    which is how the official client spells ``REPLICATE_BASE_URL``) gets ``/v1``."""
     if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
         raise InvalidArgumentError(f"base_url must be an http(s) URL, got {url!r}.")
-    return url.rstrip("/")
+    url = url.rstrip("/")
+    if re.match(r"^https?://[^/]+$", url):
+        url += "/v1"
+    return url
 
 
 def output_text(output: Any) -> str:
