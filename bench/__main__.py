@@ -1,77 +1,185 @@
-"""Run the benchmarks and print their tables: ``python -m bench``.
+"""The benchmark suite: ``python -m bench`` prints one table.
 
 Every figure is a median of several runs; every comparison is a ratio of
-figures measured in the same run, since absolute seconds on a shared
-machine mean little.
+figures measured in the same run, side by side, since absolute seconds on a
+shared 2-core machine mean little. Peers that are not installed
+(``pip install -e '.[bench]'``) are reported as such, never estimated.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import List, Optional, Tuple
 
-from . import batch, gradio_stream, replicate_stream
+from . import batch, gradio_stream, imports, replicate_stream, ttft
+
+Row = Tuple[str, str, str, str, str, str, str]
 
 
-def replicate_table(tokens: int, runs: int) -> None:
-    print(f"Replicate stream, {tokens:,} events, client process CPU (s), median of {runs} runs")
-    print(f"{'framing':<27} {'floor':>8} {'complete()':>11} {'ratio':>6} {'iterate':>8} {'ratio':>6}")
-    for label, batch_bytes in (("one HTTP chunk per event", 1), ("events coalesced (16 KiB)", 16384)):
-        m = replicate_stream.run(tokens, runs, batch_bytes)
-        floor = m["floor"]
-        print(
-            f"{label:<27} {floor:>8.3f} {m['sdk complete()']:>11.3f} {m['sdk complete()'] / floor:>6.2f}"
-            f" {m['sdk iterate']:>8.3f} {m['sdk iterate'] / floor:>6.2f}"
+def _s(value: Optional[float], unit: str = "s") -> str:
+    return "not installed" if value is None else f"{value:.3f} {unit}"
+
+
+def _ratio(value: Optional[float], target: float, fmt: str = "{:.2f}x") -> Tuple[str, str]:
+    if value is None:
+        return "-", "-"
+    return fmt.format(value), "yes" if value <= target else "NO"
+
+
+def replicate_rows(tokens: int, runs: int) -> List[Row]:
+    rows: List[Row] = []
+    m = replicate_stream.run(tokens, runs, batch_bytes=1)
+    floor, sdk, peer = m["floor"], m["sdk"], m["replicate-python"]
+    label = f"Replicate stream, {tokens:,} events, CPU"
+    measured, met = _ratio(sdk / floor, 1.25)
+    rows.append((label, _s(sdk), _s(floor), "-", f"sdk/floor {measured}", "<= 1.25x", met))
+    measured, met = _ratio(sdk / peer if peer else None, 0.30)
+    rows.append((label, _s(sdk), "-", f"replicate-python {_s(peer)}", f"sdk/peer {measured}", "<= 0.30x", met))
+    measured, met = _ratio(m["sdk iterate"] / floor, 1.25)
+    rows.append(
+        ("  same, iterating the stream", _s(m["sdk iterate"]), _s(floor), "-", f"sdk/floor {measured}", "<= 1.25x", met)
+    )
+    c = replicate_stream.run(tokens, runs, batch_bytes=16384)
+    measured, met = _ratio(c["sdk"] / c["floor"], 1.25)
+    rows.append(
+        (
+            "  same, events coalesced in 16 KiB chunks",
+            _s(c["sdk"]),
+            _s(c["floor"]),
+            "-",
+            f"sdk/floor {measured}",
+            "<= 1.25x",
+            met,
         )
+    )
+    return rows
 
 
-def gradio_table(sizes, runs: int) -> None:
-    print(f"Gradio 6 stream (real app), client process CPU (s), median of {runs} runs")
+def gradio_rows(sizes: Tuple[int, int], runs: int) -> List[Row]:
     try:
         results = gradio_stream.run(sizes, runs)
     except (ImportError, RuntimeError) as exc:
-        print(f"  skipped: {exc} (pip install -e '.[bench]')")
-        return
-    print(f"{'updates':>8} {'floor':>8} {'sdk':>8} {'gradio_client':>14} {'sdk/floor':>10} {'sdk/gradio_client':>18}")
+        return [("Gradio stream", "-", "-", f"not run: {exc}", "-", "-", "-")]
+    rows: List[Row] = []
     for size in sizes:
         m = results[size]
+        label = f"Gradio 6 app, {size:,}-update answer, CPU"
+        measured, met = _ratio(m["sdk"] / m["floor"], 1.5)
+        rows.append((label, _s(m["sdk"]), _s(m["floor"]), "-", f"sdk/floor {measured}", "<= 1.50x", met))
         peer = m["gradio_client"]
-        peer_text = f"{peer:>14.3f}" if peer is not None else f"{'not installed':>14}"
-        ratio = f"{m['sdk'] / peer:>18.2f}" if peer is not None else f"{'-':>18}"
-        print(f"{size:>8} {m['floor']:>8.3f} {m['sdk']:>8.3f} {peer_text} {m['sdk'] / m['floor']:>10.2f} {ratio}")
-    first, last = sizes[0], sizes[-1]
-    print(
-        f"growth {first} -> {last} updates: sdk x{results[last]['sdk'] / results[first]['sdk']:.2f}"
-        + (
-            f", gradio_client x{results[last]['gradio_client'] / results[first]['gradio_client']:.2f}"
-            if results[first]["gradio_client"]
-            else ""
+        measured, met = _ratio(m["sdk"] / peer if peer else None, 0.35)
+        rows.append((label, _s(m["sdk"]), "-", f"gradio_client {_s(peer)}", f"sdk/peer {measured}", "<= 0.35x", met))
+    small, large = sizes
+    growth = results[large]["sdk"] / results[small]["sdk"]
+    measured, met = _ratio(growth, 2.2 * large / small / 2)
+    rows.append(
+        (
+            f"Gradio answer {small:,} -> {large:,} updates, sdk CPU growth",
+            "-",
+            "-",
+            "-",
+            measured,
+            f"<= {2.2 * large / small / 2:.2f}x",
+            met,
         )
     )
+    return rows
 
 
-def batch_table(jobs: int, tokens: int, delay: float) -> None:
-    print(f"{jobs} paced streams ({tokens} tokens, {delay * 1000:g} ms apart) through Client.batch")
-    print(f"{'workers':>8} {'one stream s':>13} {'batch wall s':>13} {'wall/one':>9} {'peak RSS MiB':>13}")
-    for workers in (50, jobs):
-        m = batch.run(jobs=jobs, workers=workers, tokens=tokens, delay=delay)
-        print(f"{workers:>8} {m['single']:>13.2f} {m['wall']:>13.2f} {m['ratio']:>9.2f} {m['peak_rss_mib']:>13.1f}")
+def ttft_rows(runs: int) -> List[Row]:
+    m = ttft.run(runs)
+    measured = m["difference_ms"]
+    return [
+        (
+            "Time to first chunk over loopback",
+            f"{m['sdk_ms']:.1f} ms",
+            f"{m['floor_ms']:.1f} ms",
+            "-",
+            f"sdk - floor {measured:+.1f} ms",
+            "<= +5 ms",
+            "yes" if measured <= 5 else "NO",
+        )
+    ]
+
+
+def batch_rows() -> List[Row]:
+    m = batch.run(jobs=200, workers=200, tokens=50, delay=0.02)
+    label = "200 paced streams (50 tokens, 20 ms) via Client.batch, 200 workers"
+    measured, met = _ratio(m["ratio"], 1.3)
+    rss_met = "yes" if m["peak_rss_mib"] <= 150 else "NO"
+    return [
+        (label, f"{m['wall']:.2f} s", "-", "-", f"wall / one stream ({m['single']:.2f} s) {measured}", "<= 1.30x", met),
+        ("  peak RSS of that client process", f"{m['peak_rss_mib']:.1f} MiB", "-", "-", "-", "<= 150 MiB", rss_met),
+    ]
+
+
+def import_rows(runs: int) -> List[Row]:
+    m = imports.run(runs)
+    base = m["requests"]
+    rows: List[Row] = []
+    measured, met = _ratio(m["sdk"] / base, 1.2)
+    rows.append(
+        (
+            "import replicate_qwen_sdk (fresh interpreter)",
+            _s(m["sdk"]),
+            "-",
+            f"requests {_s(base)}",
+            f"sdk/requests {measured}",
+            "<= 1.20x",
+            met,
+        )
+    )
+    measured, _ = _ratio(m["sdk, everything"] / base, 1.2)
+    rows.append(
+        (
+            "  and Client, GradioSpace, BackgroundStream too",
+            _s(m["sdk, everything"]),
+            "-",
+            f"requests {_s(base)}",
+            f"sdk/requests {measured}",
+            "(no target)",
+            "-",
+        )
+    )
+    return rows
+
+
+def print_table(rows: List[Row]) -> None:
+    header = ("figure", "this SDK", "floor", "peer", "measured", "target", "met")
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    line = "  ".join("{:<%d}" % width for width in widths)
+    print(line.format(*header))
+    print(line.format(*("-" * width for width in widths)))
+    for row in rows:
+        print(line.format(*row))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", choices=("replicate", "gradio", "batch"), help="run one table")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--only",
+        choices=("replicate", "gradio", "ttft", "batch", "import"),
+        action="append",
+        help="run only these figures (repeatable)",
+    )
+    parser.add_argument("--runs", type=int, default=5, help="runs per figure (default 5; Gradio uses 3)")
     parser.add_argument("--tokens", type=int, default=100_000, help="events in the Replicate stream")
-    parser.add_argument("--runs", type=int, default=5, help="runs per figure; medians are reported")
-    parser.add_argument("--updates", type=int, nargs="+", default=[3000, 6000], help="Gradio answer sizes")
     args = parser.parse_args()
-    if args.only in (None, "replicate"):
-        replicate_table(args.tokens, args.runs)
-        print()
-    if args.only in (None, "batch"):
-        batch_table(200, 50, 0.02)
-        print()
-    if args.only in (None, "gradio"):
-        gradio_table(tuple(args.updates), max(1, args.runs // 2))
+    wanted = set(args.only or ("replicate", "gradio", "ttft", "batch", "import"))
+    rows: List[Row] = []
+    if "replicate" in wanted:
+        rows += replicate_rows(args.tokens, args.runs)
+    if "gradio" in wanted:
+        rows += gradio_rows((3000, 6000), max(1, min(args.runs, 3)))
+    if "ttft" in wanted:
+        rows += ttft_rows(max(10, args.runs * 8))
+    if "batch" in wanted:
+        rows += batch_rows()
+    if "import" in wanted:
+        rows += import_rows(max(5, args.runs * 2 - 1))
+    print_table(rows)
 
 
 if __name__ == "__main__":

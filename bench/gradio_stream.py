@@ -13,44 +13,14 @@ one word to the Chatbot's last message. Compared, on the same server:
 from __future__ import annotations
 
 import json
-import os
 import statistics
-import subprocess
-import sys
-import threading
 import time
 import uuid
-from contextlib import contextmanager
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import requests
 
 from replicate_qwen_sdk import Qwen_Qwen_2_72B
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SERVE = os.path.join(ROOT, "tests", "gradio_apps", "serve.py")
-
-
-@contextmanager
-def gradio_apps() -> Iterator[Dict[str, str]]:
-    """Start the test apps in a child process; yield their URLs."""
-    process = subprocess.Popen(
-        [sys.executable, SERVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    line: Dict[str, str] = {}
-    reader = threading.Thread(target=lambda: line.setdefault("urls", process.stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(300)
-    try:
-        if not line.get("urls", "").strip():
-            raise RuntimeError("the Gradio apps did not start (is gradio installed?)")
-        yield json.loads(line["urls"])
-    finally:
-        process.stdin.close()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def expected_text(words: int) -> str:
@@ -127,6 +97,8 @@ def available_clients() -> Dict[str, Optional[Callable[[str, int], str]]]:
 
 def run(sizes=(3000, 6000), runs: int = 3) -> Dict[int, Dict[str, Optional[float]]]:
     """Median client CPU seconds per client and answer size (None: not installed)."""
+    from .servers import gradio_apps
+
     clients = available_clients()
     results: Dict[int, Dict[str, List[float]]] = {size: {name: [] for name in clients} for size in sizes}
     with gradio_apps() as urls:

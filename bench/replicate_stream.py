@@ -1,16 +1,17 @@
-"""Client CPU per event of a Replicate stream: this SDK against a hand-written floor.
+"""Client CPU of a long Replicate stream: this SDK, a hand-written floor, replicate-python.
 
 The floor is the least a client can do with ``requests``: create the
 prediction, open the stream, split the bytes on blank lines, keep the
 ``data:`` of ``output`` events. It has no resume, no typed errors, no
-timeouts beyond the socket's: what no SDK can beat by much.
+timeouts beyond the socket's: what no SDK can beat by much. The official
+``replicate`` package (if installed) is pointed at the same emulator.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import requests
 
@@ -63,30 +64,52 @@ def sdk_iterate(base_url: str) -> str:
     return "".join(parts)
 
 
-CLIENTS: Dict[str, Callable[[str], str]] = {
-    "floor": floor_client,
-    "sdk complete()": sdk_complete,
-    "sdk iterate": sdk_iterate,
-}
+def replicate_python_client(base_url: str) -> str:
+    import replicate
+
+    client = replicate.Client(api_token=DEFAULT_TOKEN, base_url=base_url[: -len("/v1")])
+    parts = [
+        event.data for event in client.stream(MODEL, input={"prompt": "go"}) if event.event == event.EventType.OUTPUT
+    ]
+    return "".join(parts)
 
 
-def measure(base_url: str, expected: str, runs: int) -> Dict[str, List[float]]:
-    """Process CPU seconds per client, runs interleaved so drift hits all alike."""
-    results: Dict[str, List[float]] = {name: [] for name in CLIENTS}
+def clients() -> Dict[str, Optional[Callable[[str], str]]]:
+    """The clients to compare; a peer that is not installed maps to None."""
+    found: Dict[str, Optional[Callable[[str], str]]] = {
+        "floor": floor_client,
+        "sdk": sdk_complete,
+        "sdk iterate": sdk_iterate,
+    }
+    try:
+        import replicate  # noqa: F401
+    except ImportError:
+        found["replicate-python"] = None
+    else:
+        found["replicate-python"] = replicate_python_client
+    return found
+
+
+def measure(base_url: str, expected: str, runs: int) -> Dict[str, Optional[float]]:
+    """Median process CPU seconds per client, runs interleaved so drift hits all alike."""
+    results: Dict[str, List[float]] = {name: [] for name in clients()}
     for _ in range(runs):
-        for name, client in CLIENTS.items():
+        for name, client in clients().items():
+            if client is None:
+                continue
             started = time.process_time()
             text = client(base_url)
             results[name].append(time.process_time() - started)
             if text != expected:
                 raise AssertionError(f"{name} returned wrong text ({len(text)} chars, expected {len(expected)})")
-    return results
+    return {name: statistics.median(values) if values else None for name, values in results.items()}
 
 
-def run(tokens: int = 100_000, runs: int = 5, batch_bytes: int = 1) -> Dict[str, float]:
+def run(tokens: int = 100_000, runs: int = 5, batch_bytes: int = 1) -> Dict[str, Optional[float]]:
+    """Medians for a stream of ``tokens`` events; ``batch_bytes=1`` sends each
+    event in its own HTTP chunk, as a server does with tokens made one by one."""
     from .servers import replicate_emulator
 
     expected = "".join(f"tok{i} " for i in range(tokens))
     with replicate_emulator(tokens, batch_bytes=batch_bytes) as base_url:
-        results = measure(base_url, expected, runs)
-    return {name: statistics.median(values) for name, values in results.items()}
+        return measure(base_url, expected, runs)

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+import os
+import subprocess
+import sys
+import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Dict, Iterator
+
+SERVE_GRADIO = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "gradio_apps", "serve.py"
+)
 
 
 def _serve_replicate(ready, stop, tokens: int, delay: float, batch_bytes: int) -> None:
@@ -36,3 +45,29 @@ def replicate_emulator(tokens: int, *, delay: float = 0.0, batch_bytes: int = 1)
         process.join(10)
         if process.is_alive():
             process.terminate()
+
+
+@contextmanager
+def gradio_apps() -> Iterator[Dict[str, str]]:
+    """Start the real Gradio test apps in a child process; yield their URLs."""
+    process = subprocess.Popen(
+        [sys.executable, SERVE_GRADIO],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    line: Dict[str, str] = {}
+    reader = threading.Thread(target=lambda: line.setdefault("urls", process.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(300)
+    try:
+        if not line.get("urls", "").strip():
+            raise RuntimeError("the Gradio apps did not start (is gradio installed?)")
+        yield json.loads(line["urls"])
+    finally:
+        process.stdin.close()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()

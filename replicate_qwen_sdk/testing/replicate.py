@@ -315,8 +315,9 @@ class _ReplicateHandler(RequestHandler):
                 wait = prediction.token_time(index) - time.monotonic()
                 if wait > 0:
                     writer.flush()
-                    if owner.stopping.wait(wait):
-                        return self.abort_connection()
+                    # A plain sleep: far cheaper than Event.wait with many
+                    # streams; stop() is noticed within 0.1 s.
+                    time.sleep(min(wait, 0.1))
                     continue
                 writer.event("output", f"{stamp}:{index}", script.tokens[index])
                 index += 1
