@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -16,7 +17,12 @@ STATEMENTS = {
 
 def time_import(statement: str) -> float:
     code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
-    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    # Bytecode caches as a normal install has them (the warm-up run writes
+    # them), even where PYTHONDONTWRITEBYTECODE is set: compiling source on
+    # every import would be measured otherwise.
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    return float(result.stdout)
 
 
 def run(runs: int = 9) -> Dict[str, float]:

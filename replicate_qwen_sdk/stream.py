@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import logging
 import threading
 import time
@@ -9,22 +10,18 @@ from typing import Callable, Iterator, List, NamedTuple, NoReturn, Optional
 
 from .errors import SDKError
 
-try:  # Python 3.8+: typing.Protocol
-    from typing import Protocol
-except ImportError:  # pragma: no cover
-    Protocol = object  # type: ignore[assignment,misc]
-
 __all__ = ["StreamMetrics", "StreamSource", "TextStream"]
 
 logger = logging.getLogger("replicate_qwen_sdk")
 
 
-class StreamSource(Protocol):
+class StreamSource(abc.ABC):
     """What a provider hands to :class:`TextStream` for one running call."""
 
     #: The server-side id of the run (prediction id, Gradio event id).
-    id: Optional[str]
+    id: Optional[str] = None
 
+    @abc.abstractmethod
     def chunks(self, delivered: List[str]) -> Iterator[str]:
         """The text chunks, in order; cleans up in its ``finally``.
 
@@ -34,9 +31,11 @@ class StreamSource(Protocol):
         has.
         """
 
+    @abc.abstractmethod
     def interrupt(self) -> None:
         """Unblock a network read in progress; callable from any thread."""
 
+    @abc.abstractmethod
     def cancel(self) -> None:
         """Ask the server to stop the run."""
 

@@ -235,6 +235,24 @@ class Transport:
             )
         return response
 
+    def open_event_stream(
+        self, url: str, *, action: str, headers: Mapping[str, str], deadline: Optional[Deadline] = None
+    ) -> requests.Response:
+        """``GET`` a Server-Sent Events stream, retried as a read; the body is
+        left unread for :meth:`iter_bytes`.
+
+        :raises ResponseError: when the answer is not ``text/event-stream``.
+        """
+        response = self.request("GET", url, action=action, deadline=deadline, headers=headers, stream=True)
+        content_type = response.headers.get("Content-Type", "")
+        if not content_type.startswith("text/event-stream"):
+            response.close()
+            raise ResponseError(
+                f"Expected an event stream while {action}, got {content_type or 'no content type'}.",
+                status_code=response.status_code,
+            )
+        return response
+
     def response_error(self, response: requests.Response, *, action: str, model: Optional[str] = None) -> ResponseError:
         """The typed error for a failed response, secrets masked."""
         return error_from_response(response, action=action, model=model, redact=self.redact)

@@ -5,10 +5,11 @@ import threading
 import pytest
 
 from replicate_qwen_sdk import APIConnectionError, TextStream
+from replicate_qwen_sdk.stream import StreamSource
 from replicate_qwen_sdk.errors import PredictionError
 
 
-class ScriptedSource:
+class ScriptedSource(StreamSource):
     """A StreamSource that yields given chunks, then raises ``error`` if set."""
 
     def __init__(self, chunks, error=None, gate=None):

@@ -39,7 +39,7 @@ from ..errors import (
 from ..messages import Messages, format_prompt, normalize_messages, split_system
 from ..retry import CREATE, DEFAULT_MAX_RETRIES, backoff_delay
 from ..sse import EventStream
-from ..stream import TextStream
+from ..stream import StreamSource, TextStream
 from ..timeouts import Deadline, Timeout, TimeoutLike
 from ..transport import DEFAULT_POOL_SIZE, Transport
 from .base import Provider, class_or_instance_method
@@ -300,7 +300,7 @@ def output_text(output: Any) -> str:
     return json.dumps(output)
 
 
-class _PredictionRun:
+class _PredictionRun(StreamSource):
     """One prediction, from creation to the end of its output.
 
     Implements :class:`~replicate_qwen_sdk.stream.StreamSource`.
@@ -375,23 +375,9 @@ class _PredictionRun:
         headers = {**self._auth, "Accept": "text/event-stream", "Cache-Control": "no-store"}
         if last_event_id is not None:
             headers["Last-Event-ID"] = last_event_id
-        action = f"streaming prediction {self.id}"
-        response = self._transport.request(
-            "GET",
-            url,
-            action=action,
-            deadline=self._deadline,
-            headers=headers,
-            stream=True,
+        return self._transport.open_event_stream(
+            url, action=f"streaming prediction {self.id}", deadline=self._deadline, headers=headers
         )
-        content_type = response.headers.get("Content-Type", "")
-        if not content_type.startswith("text/event-stream"):
-            response.close()
-            raise ResponseError(
-                f"Expected an event stream while {action}, got {content_type or 'no content type'}.",
-                status_code=response.status_code,
-            )
-        return response
 
     # -- StreamSource ----------------------------------------------------------
 

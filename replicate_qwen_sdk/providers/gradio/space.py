@@ -38,7 +38,7 @@ from ...errors import (
 from ...messages import Messages, normalize_messages, split_system
 from ...retry import CREATE, DEFAULT_MAX_RETRIES
 from ...sse import EventStream
-from ...stream import TextStream
+from ...stream import StreamSource, TextStream
 from ...timeouts import Deadline, Timeout, TimeoutLike
 from ...transport import DEFAULT_POOL_SIZE, Transport
 from ..base import Provider
@@ -69,6 +69,17 @@ def space_url(src: str) -> str:
         host = re.sub(r"[^a-z0-9-]", "-", src.lower().replace("/", "-"))
         return f"https://{host}.hf.space"
     raise InvalidArgumentError(f"src must be an http(s) URL or a Space id like 'owner/name', got {src!r}.")
+
+
+#: What a failed ``GET /config`` means for a Space, and what to do about it.
+_CONFIG_FAILURES = {
+    AuthenticationError: "The app at {url} refused access (HTTP {status}): it is private or gated. "
+    "Pass hf_token= (or set HF_TOKEN) with a token that can read it.",
+    ModelNotFoundError: "No Gradio app at {url} (HTTP {status}): the Space may not exist, be private "
+    "(pass hf_token= or set HF_TOKEN), or be paused. Check the id or URL.",
+    ServerError: "The app at {url} is not running (HTTP {status}): a Space that is asleep, building or paused "
+    "answers like this. Open it in a browser to wake it, then retry.",
+}
 
 
 class GradioSpace(Provider):
@@ -159,27 +170,10 @@ class GradioSpace(Provider):
         action = f"reading the app's layout from {self.base_url}/config"
         try:
             response = self._transport.request("GET", f"{self.base_url}/config", action=action, headers=self._headers())
-        except AuthenticationError as exc:
-            raise AuthenticationError(
-                f"The app at {self.base_url} refused access (HTTP {exc.status_code}): it is private or "
-                "gated. Pass hf_token= (or set HF_TOKEN) with a token that can read it.",
-                status_code=exc.status_code,
-                detail=exc.detail,
-            ) from None
-        except ModelNotFoundError as exc:
-            raise ModelNotFoundError(
-                f"No Gradio app at {self.base_url} (HTTP 404): the Space may not exist, be private "
-                "(pass hf_token= or set HF_TOKEN), or be paused. Check the id or URL.",
-                status_code=exc.status_code,
-                detail=exc.detail,
-            ) from None
-        except ServerError as exc:
-            raise ServerError(
-                f"The app at {self.base_url} is not running (HTTP {exc.status_code}): a Space that is "
-                "asleep, building or paused answers like this. Open it in a browser to wake it, then retry.",
-                status_code=exc.status_code,
-                detail=exc.detail,
-            ) from None
+        except (AuthenticationError, ModelNotFoundError, ServerError) as exc:
+            kind = next(kind for kind in _CONFIG_FAILURES if isinstance(exc, kind))
+            message = _CONFIG_FAILURES[kind].format(url=self.base_url, status=exc.status_code)
+            raise kind(message, status_code=exc.status_code, detail=exc.detail) from None
         app = parse_config(self._transport.json(response, action=action))
         logger.debug(
             "app at %s: Gradio %s, %s, prefix %r, %d endpoints",
@@ -239,7 +233,7 @@ class GradioSpace(Provider):
         return TextStream(run, started_at=started)
 
 
-class _QueueRun:
+class _QueueRun(StreamSource):
     """One event on the app's queue. Implements ``StreamSource``."""
 
     def __init__(self, space: GradioSpace, api_name, query, history, system, params, deadline: Deadline) -> None:
@@ -333,22 +327,12 @@ class _QueueRun:
         logger.debug("joined %s as event %s (fn_index %d)", endpoint.route, self.id, endpoint.fn_index)
 
     def _open_stream(self) -> None:
-        action = f"opening the event stream of {self._space.base_url}"
-        response = self._transport.request(
-            "GET",
+        response = self._transport.open_event_stream(
             f"{self._url('/queue/data')}?session_hash={self._session}",
-            action=action,
+            action=f"opening the event stream of {self._space.base_url}",
             deadline=self._deadline,
             headers=self._space._headers("text/event-stream"),
-            stream=True,
         )
-        content_type = response.headers.get("Content-Type", "")
-        if not content_type.startswith("text/event-stream"):
-            response.close()
-            raise ResponseError(
-                f"Expected an event stream while {action}, got {content_type or 'no content type'}.",
-                status_code=response.status_code,
-            )
         self._response = response
 
     # -- StreamSource ----------------------------------------------------------------
