@@ -112,9 +112,17 @@ def batch_rows() -> List[Row]:
         ("  peak RSS of that client process", f"{m['peak_rss_mib']:.1f} MiB", "-", "-", "-", "<= 150 MiB", rss_met),
     ]
     fifty = batch.run(jobs=200, workers=50, tokens=50, delay=0.02)
-    rows.append(("  same at 50 workers (4 waves: 4.0x is ideal)", f"{fifty['wall']:.2f} s", "-", "-",
-                 f"wall / one stream {fifty['ratio']:.2f}x, peak RSS {fifty['peak_rss_mib']:.1f} MiB",
-                 "(no target)", "-"))
+    rows.append(
+        (
+            "  same at 50 workers (4 waves: 4.0x is ideal)",
+            f"{fifty['wall']:.2f} s",
+            "-",
+            "-",
+            f"wall / one stream {fifty['ratio']:.2f}x, peak RSS {fifty['peak_rss_mib']:.1f} MiB",
+            "(no target)",
+            "-",
+        )
+    )
     return rows
 
 
@@ -169,7 +177,9 @@ def main() -> None:
         action="append",
         help="run only these figures (repeatable)",
     )
-    parser.add_argument("--runs", type=int, default=5, help="runs per figure (default 5; the Gradio figures use at most 4)")
+    parser.add_argument(
+        "--runs", type=int, default=5, help="runs per figure (default 5; the Gradio figures use at most 4)"
+    )
     parser.add_argument("--tokens", type=int, default=100_000, help="events in the Replicate stream")
     args = parser.parse_args()
     wanted = set(args.only or ("replicate", "gradio", "ttft", "batch", "import"))

@@ -305,6 +305,9 @@ class Transport:
                     if deadline.expired():
                         raise self._deadline_error(action, deadline)
                     sock.settimeout(deadline.clamp(self.timeout.read))
+            # The body ended cleanly: the connection can serve the next
+            # request (closing the response would otherwise drop it).
+            raw.release_conn()
         except ReadTimeoutError:
             if deadline is not None and deadline.expired():
                 raise self._deadline_error(action, deadline) from None

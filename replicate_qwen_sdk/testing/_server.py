@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,6 +51,14 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address, handler, owner: "LoopbackServer") -> None:
         self.owner = owner
         super().__init__(address, handler)
+
+    def handle_error(self, request, client_address) -> None:
+        """Clients hanging up (a closed keep-alive connection, a cancelled
+        stream) are normal here; anything else is printed, as the stdlib does."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class RequestHandler(BaseHTTPRequestHandler):

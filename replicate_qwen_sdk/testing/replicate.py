@@ -282,7 +282,6 @@ class _ReplicateHandler(RequestHandler):
             connection = prediction.connections
             prediction.connections += 1
         drop_at = script.drop_after[connection] if connection < len(script.drop_after) else None
-        self.close_connection = True
         self.start_chunked()
         writer = _EventWriter(self, script.line_ending, script.keepalive, script.batch_bytes)
         writer.comment("hi")
