@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import abc
 import functools
+import os
 from typing import Any, ClassVar, Dict, List, Optional
 
-from ..errors import ModelNotFoundError
+from ..errors import InvalidArgumentError, ModelNotFoundError
 from ..messages import Messages
 from ..stream import TextStream
+from ..timeouts import Timeout, TimeoutLike
 from ..transport import Transport
 
 __all__ = ["Provider", "class_or_instance_method"]
@@ -126,6 +128,26 @@ class Provider(abc.ABC):
         if stream:
             return self.stream(model, messages, **kwargs)
         return self.complete(model, messages, **kwargs)
+
+    # -- for subclasses' constructors ------------------------------------------
+
+    @staticmethod
+    def _credential(value: Optional[str], variable: str, name: str) -> Optional[str]:
+        """``value``, else the environment ``variable``; stripped, ``None`` when empty."""
+        if value is None:
+            value = os.environ.get(variable)
+        if value is not None and not isinstance(value, str):
+            raise InvalidArgumentError(f"{name} must be a string, got {type(value).__name__}.")
+        return (value or "").strip() or None
+
+    def _connect(
+        self, *, timeout: TimeoutLike, max_retries: int, proxy: Optional[str], pool_size: int, secret: Optional[str]
+    ) -> None:
+        """Set ``timeout`` and this instance's own :class:`Transport`."""
+        self.timeout = Timeout.coerce(timeout)
+        self._transport = Transport(
+            timeout=self.timeout, max_retries=max_retries, proxy=proxy, pool_size=pool_size, secrets=(secret,)
+        )
 
     def close(self) -> None:
         """Release pooled connections."""

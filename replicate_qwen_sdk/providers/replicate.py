@@ -40,7 +40,7 @@ from ..messages import Messages, format_prompt, normalize_messages, split_system
 from ..retry import CREATE, DEFAULT_MAX_RETRIES, backoff_delay
 from ..sse import EventStream
 from ..stream import StreamSource, TextStream
-from ..timeouts import Deadline, Timeout, TimeoutLike
+from ..timeouts import Deadline, TimeoutLike
 from ..transport import DEFAULT_POOL_SIZE, Transport
 from .base import Provider, class_or_instance_method
 
@@ -117,20 +117,9 @@ class Replicate(Provider):
         proxy: Optional[str] = None,
         pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
-        if api_key is None:
-            api_key = os.environ.get("REPLICATE_API_TOKEN")
-        if api_key is not None and not isinstance(api_key, str):
-            raise InvalidArgumentError(f"api_key must be a string, got {type(api_key).__name__}.")
-        self._api_key = (api_key or "").strip() or None
+        self._api_key = self._credential(api_key, "REPLICATE_API_TOKEN", "api_key")
         self.base_url = _clean_base_url(base_url or os.environ.get("REPLICATE_BASE_URL") or DEFAULT_BASE_URL)
-        self.timeout = Timeout.coerce(timeout)
-        self._transport = Transport(
-            timeout=self.timeout,
-            max_retries=max_retries,
-            proxy=proxy,
-            pool_size=pool_size,
-            secrets=(self._api_key,),
-        )
+        self._connect(timeout=timeout, max_retries=max_retries, proxy=proxy, pool_size=pool_size, secret=self._api_key)
 
     def __repr__(self) -> str:
         key = "set" if self._api_key else "missing"

@@ -39,7 +39,7 @@ from ...messages import Messages, normalize_messages, split_system
 from ...retry import CREATE, DEFAULT_MAX_RETRIES
 from ...sse import EventStream
 from ...stream import StreamSource, TextStream
-from ...timeouts import Deadline, Timeout, TimeoutLike
+from ...timeouts import Deadline, TimeoutLike
 from ...transport import DEFAULT_POOL_SIZE, Transport
 from ..base import Provider
 from .answer import AnswerTracker
@@ -124,17 +124,8 @@ class GradioSpace(Provider):
         self.src = src
         self.base_url = space_url(src)
         self.api_name = api_name
-        if hf_token is None:
-            hf_token = os.environ.get("HF_TOKEN")
-        self._hf_token = (hf_token or "").strip() or None
-        self.timeout = Timeout.coerce(timeout)
-        self._transport = Transport(
-            timeout=self.timeout,
-            max_retries=max_retries,
-            proxy=proxy,
-            pool_size=pool_size,
-            secrets=(self._hf_token,),
-        )
+        self._hf_token = self._credential(hf_token, "HF_TOKEN", "hf_token")
+        self._connect(timeout=timeout, max_retries=max_retries, proxy=proxy, pool_size=pool_size, secret=self._hf_token)
         self._app: Optional[App] = None
         self._app_lock = threading.Lock()
         if type(self).default_model == "":
