@@ -97,3 +97,30 @@ def dask_cluster():
         n_workers=2, threads_per_worker=8, processes=True, dashboard_address=":0", host="127.0.0.1"
     ) as cluster:
         yield cluster
+
+
+class Consumer:
+    """Iterates a stream in its own thread: ``first`` is set at the first
+    chunk; ``outcome`` ends as ``{"ended": True}`` or ``{"error": exc}``."""
+
+    def __init__(self, stream):
+        import threading
+
+        self.first = threading.Event()
+        self.outcome = {}
+        self.thread = threading.Thread(target=self._run, args=(stream,))
+        self.thread.start()
+
+    def _run(self, stream):
+        try:
+            for _ in stream:
+                self.first.set()
+            self.outcome["ended"] = True
+        except BaseException as exc:  # reported by the test through outcome
+            self.outcome["error"] = exc
+
+
+@pytest.fixture
+def consume():
+    """Start iterating a stream in another thread (see :class:`Consumer`)."""
+    return Consumer

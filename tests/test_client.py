@@ -132,26 +132,14 @@ def test_result_waits_for_the_whole_text_or_times_out(client, emulator):
     assert stream.result(timeout=10) == "".join(f"{i} " for i in range(10))
 
 
-def test_cancel_from_another_thread_stops_the_prediction(client, emulator):
+def test_cancel_from_another_thread_stops_the_prediction(client, emulator, consume):
     emulator.add_model("acme/long", Script([f"{i} " for i in range(200)], delay=0.05))
     stream = client.stream("acme/long", "go", background=True)
-    first = threading.Event()
-    outcome = {}
-
-    def consume():
-        try:
-            for _ in stream:
-                first.set()
-            outcome["ended"] = True
-        except BaseException as exc:  # pragma: no cover - reported below
-            outcome["error"] = exc
-
-    consumer = threading.Thread(target=consume)
-    consumer.start()
-    assert first.wait(10)
+    consumer = consume(stream)
+    assert consumer.first.wait(10)
     threading.Thread(target=stream.cancel).start()
-    consumer.join(10)
-    assert outcome == {"ended": True}
+    consumer.thread.join(10)
+    assert consumer.outcome == {"ended": True}
     assert emulator.count("cancel") == 1
     assert emulator.prediction(stream.id).status(time.monotonic()) == "canceled"
     assert not stream._thread.is_alive()

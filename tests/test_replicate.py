@@ -464,28 +464,16 @@ def test_cancel_stops_the_prediction_on_the_server_and_ends_iteration(provider, 
     assert emulator.count("cancel") == 1
 
 
-def test_cancel_from_another_thread_unblocks_the_reader(provider, emulator):
+def test_cancel_from_another_thread_unblocks_the_reader(provider, emulator, consume):
     emulator.add_model("acme/long", Script([f"{i} " for i in range(100)], delay=0.3))
     stream = provider.stream("acme/long", "go")
-    first_chunk = threading.Event()
-    outcome = {}
-
-    def consume():
-        try:
-            for _ in stream:
-                first_chunk.set()
-            outcome["ended"] = True
-        except BaseException as exc:  # pragma: no cover - reported below
-            outcome["error"] = exc
-
-    reader = threading.Thread(target=consume)
-    reader.start()
-    assert first_chunk.wait(5)
+    reader = consume(stream)
+    assert reader.first.wait(5)
     started = time.monotonic()
     stream.cancel()
-    reader.join(5)
-    assert not reader.is_alive()
-    assert outcome == {"ended": True}
+    reader.thread.join(5)
+    assert not reader.thread.is_alive()
+    assert reader.outcome == {"ended": True}
     assert time.monotonic() - started < 2.0
     assert emulator.count("cancel") == 1
 
