@@ -254,3 +254,13 @@ def test_batch_on_a_dask_cluster(emulator, env, tmp_path, dask_cluster):
     assert {key: value["text"] for key, value in results.items()} == {
         f"job-{i}": f"You said: prompt {i}" for i in range(30)
     }
+
+
+def test_verbose_logs_go_to_stderr_without_the_key(env):
+    result = run(["-vv", "chat", "hello"], env)
+    assert result.returncode == 0
+    assert result.stdout == "You said: hello\n"
+    assert "DEBUG replicate_qwen_sdk: created prediction" in result.stderr
+    assert SECRET not in result.stderr
+    quiet = run(["chat", "hello"], env)
+    assert quiet.stderr == ""
