@@ -73,8 +73,8 @@ class Client:
         self._settings: Dict[str, Any] = dict(
             timeout=timeout, max_retries=max_retries, proxy=proxy, pool_size=pool_size
         )
-        self._replicate_settings = dict(api_key=replicate_api_key, base_url=replicate_base_url)
-        self._qwen_settings = dict(url=qwen_url, hf_token=hf_token)
+        self._replicate_settings: Dict[str, Any] = dict(api_key=replicate_api_key, base_url=replicate_base_url)
+        self._qwen_settings: Dict[str, Any] = dict(url=qwen_url, hf_token=hf_token)
         if providers is not None:
             given = list(providers)
             if not given or not all(isinstance(p, Provider) for p in given):

@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 import time
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 from urllib.parse import urlsplit
 from urllib.request import getproxies_environment, proxy_bypass_environment
 
@@ -386,7 +386,7 @@ def _is_connect_failure(exc: BaseException) -> bool:
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return True
     seen = set()
-    stack = [exc]
+    stack: List[Optional[BaseException]] = [exc]
     while stack:
         current = stack.pop()
         if current is None or id(current) in seen:

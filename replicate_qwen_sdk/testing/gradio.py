@@ -260,6 +260,7 @@ class _GradioHandler(RequestHandler):
                     }
                 )
                 return True
+            values: List[Any]
             if index == 0:
                 values = ["", history + [_message(token, "assistant")], event.system]
             else:

@@ -157,8 +157,8 @@ class AnswerTracker:
         if isinstance(content, str):
             return content, (*base, position, "content")
         if isinstance(content, list):
-            texts = [
-                (i, part.get("text"))
+            texts: List[Tuple[int, str]] = [
+                (i, part["text"])
                 for i, part in enumerate(content)
                 if isinstance(part, dict) and part.get("type", "text") == "text" and isinstance(part.get("text"), str)
             ]

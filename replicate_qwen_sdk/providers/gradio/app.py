@@ -115,7 +115,7 @@ class App(NamedTuple):
                 if endpoint.api_name == preferred:
                     return endpoint
         # A chatbot endpoint carries history; prefer it to a text-only one.
-        candidates.sort(key=lambda e: (_chat_output(e)[1] == "text", e.fn_index))
+        candidates.sort(key=lambda e: (_answers_in_text(e), e.fn_index))
         if not candidates:
             raise ModelNotFoundError(
                 "The app has no endpoint that takes a text message and returns text or a chat. "
@@ -152,7 +152,7 @@ class App(NamedTuple):
         history_value = self.history_value(history)
         text_inputs = [i for i, c in enumerate(endpoint.inputs) if c.type in _TEXT_INPUTS]
         visible = [i for i in text_inputs if endpoint.inputs[i].visible]
-        query_index = (visible or text_inputs or [None])[0]
+        query_index: Optional[int] = (visible or text_inputs)[0] if text_inputs else None
         system_index = self._system_input(endpoint, query_index)
         unused = dict(params)
         history_sent = not history
@@ -222,6 +222,11 @@ class App(NamedTuple):
             if any(c.id == state_id for c in step.outputs):
                 return step
         return None
+
+
+def _answers_in_text(endpoint: Endpoint) -> bool:
+    location = _chat_output(endpoint)
+    return location is not None and location[1] == "text"
 
 
 def _chat_output(endpoint: Endpoint) -> Optional[Tuple[int, str]]:

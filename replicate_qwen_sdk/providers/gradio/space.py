@@ -259,7 +259,13 @@ class _QueueRun(StreamSource):
             self._join(self._space.app(refresh=True))
         self._open_stream()
 
+    def _joined(self) -> "tuple[App, Endpoint]":
+        """The layout and endpoint of this event (set by :meth:`_join`)."""
+        assert self._app is not None and self._endpoint is not None, "the event has not joined the queue"
+        return self._app, self._endpoint
+
     def _url(self, route: str) -> str:
+        assert self._app is not None, "the event has not read the app's layout"
         return f"{self._space.base_url}{self._app.api_prefix}{route}"
 
     def _join(self, app: App) -> None:
@@ -363,9 +369,10 @@ class _QueueRun(StreamSource):
                 raise again.error from None
 
     def _read_event(self, delivered: List[str]) -> Iterator[str]:
-        index, kind = self._app.answer_location(self._endpoint)
+        app, endpoint = self._joined()
+        index, kind = app.answer_location(endpoint)
         answer = AnswerTracker(index, kind, self._history_length, delivered)
-        diffs = self._app.sends_diffs
+        diffs = app.sends_diffs
         have_full = False
         action = f"streaming event {self.id} from {self._space.base_url}"
         events = EventStream(self._transport.iter_bytes(self._response, action=action, deadline=self._deadline))
