@@ -245,14 +245,27 @@ def test_many_appends_interleaved_with_other_edits_stay_exact():
     assert "".join(delivered) == expected == answer.text()
 
 
-@pytest.mark.parametrize(
-    "bad", [[[["append", [5, 1], "x"]], [], []], [[["explode", [0], 1]], [], []], "nope", [[], []]]
-)
+@pytest.mark.parametrize("bad", [[[["explode", [0], 1]], [], []], "nope", [[], []], ["not edits", [], []]])
 def test_malformed_diffs_are_typed_errors(bad):
     answer, _ = tracker()
     answer.full(["", [["q", "a"]], "s"])
     with pytest.raises(ResponseError):
         answer.diff(bad)
+
+
+@pytest.mark.parametrize(
+    "untrusted",
+    [
+        [[["append", [5, 1], "x"]], [], []],  # does not apply
+        [[], [["delete", [0], None], ["delete", [0], None]], []],  # several deletes: Gradio misnumbers them
+    ],
+)
+def test_an_untrusted_diff_waits_for_the_next_full_value(untrusted):
+    answer, delivered = tracker()
+    feed(answer, delivered, answer.full(["", [["q", "a"]], "s"]))
+    assert answer.diff(untrusted) == "" and not answer.in_sync
+    assert answer.diff([[], [["append", [0, 1], "ignored"]], []]) == ""
+    assert feed(answer, delivered, answer.full(["", [["q", "ab"]], "s"])) == "b" and answer.in_sync
 
 
 # -- the app cannot be reached as asked -------------------------------------------------
@@ -370,3 +383,67 @@ def test_create_completion_on_the_preset_class():
         ),
     )
     assert Qwen_Qwen_2_72B.create_completion("qwen-2-72b", "q", url=URL) == "4"
+
+
+def test_diffs_made_by_gradio_itself_rebuild_every_value():
+    """Random chat histories evolve (text grows, messages come and go, parts
+    change) and Gradio's own ``diff`` describes each step. The tracker must
+    hold exactly Gradio's next value, except after an edit list Gradio
+    numbers wrongly (several deletes), when it waits for the next full value
+    instead of guessing; text is then late, never wrong."""
+    import random
+
+    gradio_utils = pytest.importorskip("gradio.utils")
+    generator = random.Random(7)
+
+    def message(role, text):
+        return {"role": role, "metadata": None, "content": [{"type": "text", "text": text}], "options": None}
+
+    def answer_of(values):
+        last = values[1][-1] if values[1] and values[1][-1]["role"] == "assistant" else None
+        return "".join(part["text"] for part in last["content"]) if last else ""
+
+    lost_track = 0
+    for _ in range(60):
+        values = ["", [message("user", "q")], "sys"]
+        answer, delivered = tracker()
+        answer.full(json.loads(json.dumps(values)))
+        for _ in range(40):
+            new = json.loads(json.dumps(values))
+            chat = new[1]
+            move = generator.random()
+            if move < 0.55 and chat and chat[-1]["role"] == "assistant":
+                chat[-1]["content"][-1]["text"] += generator.choice([" word", "\n", " [0, 1]", "é", ""])
+            elif move < 0.7:
+                chat.append(message(generator.choice(["assistant", "user"]), generator.choice(["", "hi", "x y"])))
+            elif move < 0.8 and len(chat) > 1:
+                del chat[generator.randrange(len(chat))]
+            elif move < 0.9 and chat:
+                chat[-1]["content"].append({"type": "text", "text": "more"})
+            else:
+                new[0] = generator.choice(["", "typing", None])
+            edits = [gradio_utils.diff(old, value) for old, value in zip(values, new)]
+            answer.diff(json.loads(json.dumps(edits)))
+            values = new
+            if not answer.in_sync:
+                lost_track += 1
+                answer.full(json.loads(json.dumps(values)))  # as process_completed would
+            assert answer.text() == answer_of(values)
+            assert answer._values == values  # text() wrote the pending appends in
+    assert lost_track > 0  # the walk did meet Gradio's misnumbered deletes
+
+
+@responses.activate
+def test_a_stream_followed_through_misnumbered_deletes_ends_with_the_final_text():
+    mine = "b" * 32
+    responses.get(f"{URL}/config", json=qwen4_config())
+    responses.post(f"{URL}/queue/join", json={"event_id": mine})
+    steps = [
+        _generating(mine, ["", [["x", "y"], ["z", "w"], ["q", "A"]], "s"]),
+        _generating(mine, [[], [["delete", [0], None], ["delete", [0], None]], []]),  # not trusted
+        _generating(mine, [[], [["append", [0, 1], "B"]], []]),  # ignored until the full value
+        {"msg": "process_completed", "event_id": mine, "success": True, "output": {"data": ["", [["q", "ABC"]], "s"]}},
+    ]
+    responses.get(f"{URL}/queue/data", content_type="text/event-stream", body=_sse(*steps))
+    with GradioSpace(URL).stream(None, "q") as stream:
+        assert list(stream) == ["A", "BC"]

@@ -8,6 +8,13 @@ that are applied in order, as Gradio's own clients do. The common case, an
 is handed on without touching the rest of the values, and the string is
 only joined up when some other edit needs it. So each update costs time in
 proportion to its own size, not to the length of the answer.
+
+Gradio's own ``diff`` mis-numbers deletes when a list loses more than one
+item (nested lists included): its clients then rebuild a wrong value, or
+fail. An edit list with two deletes or more, or one that does not apply, is
+therefore not trusted: the tracker stops following the values and waits for
+the next full value (``process_completed`` always carries one), so the text
+arrives late rather than wrong.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ class AnswerTracker:
         self._history_length = history_length
         self._delivered = delivered
         self._values: Optional[List[Any]] = None
+        #: False after an edit list that could not be trusted, until the next full value.
+        self.in_sync = False
         #: Path of the string holding the end of the answer, if it exists.
         self._answer_path: Optional[Path] = None
         #: Appends to the answer string not yet written into ``_values``.
@@ -53,6 +62,7 @@ class AnswerTracker:
             raise ResponseError(f"The app sent output data that is not a list: {type(values).__name__}.")
         self._values = values
         self._pending = []
+        self.in_sync = True
         return self._relocate()
 
     def diff(self, edits_per_output: Any) -> str:
@@ -61,6 +71,10 @@ class AnswerTracker:
             raise ResponseError("The app sent a diff before any full value; the stream is out of order.")
         if not isinstance(edits_per_output, list) or len(edits_per_output) != len(self._values):
             raise ResponseError("The app sent a diff that does not match its outputs.")
+        if not self.in_sync:
+            return ""
+        if not all(_trustworthy(edits) for edits in edits_per_output):
+            return self._lose_track("an edit list with several deletes, which Gradio numbers wrongly")
         answer_path = self._answer_path
         fast: List[str] = []
         structural = False
@@ -75,12 +89,18 @@ class AnswerTracker:
                         self._apply(full_path, action, value)
                         structural = True
         except (ValueError, TypeError, KeyError, IndexError) as exc:
-            raise ResponseError(f"The app sent a diff that does not apply to its outputs ({exc!r}).") from None
+            return self._lose_track(f"a diff that does not apply to its outputs ({exc!r})")
         if structural:
             return self._relocate()
         return "".join(fast)
 
     # -- internals -------------------------------------------------------------
+
+    def _lose_track(self, reason: str) -> str:
+        logger.info("the app sent %s; waiting for its next full value", reason)
+        self.in_sync = False
+        self._pending = []
+        return ""
 
     def _apply(self, path: Path, action: str, value: Any) -> None:
         self._flush_if_touched(path)
@@ -165,3 +185,10 @@ class AnswerTracker:
             if texts:
                 return "".join(text for _, text in texts), (*base, position, "content", texts[-1][0], "text")
         return "", None
+
+
+def _trustworthy(edits: Any) -> bool:
+    """True unless the edit list has two deletes or more (see the module docs)."""
+    if not isinstance(edits, list):
+        raise ResponseError("The app sent a diff that is not a list of edits.")
+    return sum(1 for edit in edits if isinstance(edit, list) and edit and edit[0] == "delete") < 2

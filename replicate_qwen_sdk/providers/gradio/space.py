@@ -446,6 +446,11 @@ class _QueueRun(StreamSource):
         values = message.get("output", {}).get("data")
         if values is not None:  # the full final values
             answer.full(values)
+        elif not answer.in_sync:
+            raise ResponseError(
+                f"The app's updates for event {self.id} could not be followed and it sent no final value, "
+                "so the answer is incomplete; retry the call."
+            )
         final = answer.text()
         text = "".join(delivered)
         if not final.startswith(text):
