@@ -447,3 +447,37 @@ def test_a_stream_followed_through_misnumbered_deletes_ends_with_the_final_text(
     responses.get(f"{URL}/queue/data", content_type="text/event-stream", body=_sse(*steps))
     with GradioSpace(URL).stream(None, "q") as stream:
         assert list(stream) == ["A", "BC"]
+
+
+@pytest.mark.parametrize("seed", range(40))
+@responses.activate
+def test_whatever_an_app_sends_fails_only_with_typed_errors(seed):
+    """Odd but well-framed messages: the stream either ends with text or
+    raises an SDKError, never a bare AttributeError, KeyError or TypeError."""
+    import random
+
+    from replicate_qwen_sdk import SDKError
+
+    generator = random.Random(seed)
+    mine = "c" * 32
+    shapes = [
+        None, 1, "text", [], {}, [1, 2], {"data": 5}, {"data": [None, None, None]}, {"data": ["", "x", "s"]},
+        {"data": [[], [["append", [0, 1], "x"]], []]}, {"data": [[], [["replace", [], 3]], []]},
+        {"data": [[], [["add", ["k"], 1]], []]}, {"error": ["not", "text"]}, {"data": ["", [["q", "ok"]], "s"]},
+    ]
+    messages = [_generating(mine, ["", [["q", "start"]], "s"])]
+    for _ in range(generator.randint(1, 6)):
+        kind = generator.choice(["process_generating", "process_completed", "log", "progress", "estimation",
+                                 "unexpected_error", "heartbeat", "weird"])
+        messages.append({"msg": kind, "event_id": generator.choice([mine, None, "other"]),
+                         "success": generator.choice([True, False, None]), "output": generator.choice(shapes),
+                         "log": generator.choice(shapes), "message": generator.choice(shapes)})
+    responses.get(f"{URL}/config", json=qwen4_config())
+    responses.post(f"{URL}/queue/join", json={"event_id": mine})
+    responses.get(f"{URL}/queue/data", content_type="text/event-stream", body=_sse(*messages))
+    stream = GradioSpace(URL, max_retries=0).stream(None, "q")
+    try:
+        text = stream.read()
+    except SDKError:
+        return
+    assert isinstance(text, str) and text.startswith("start")

@@ -391,7 +391,7 @@ class _QueueRun(StreamSource):
                     if kind_of_message in ("process_generating", "process_streaming"):
                         if message.get("success") is False:
                             raise self._app_error(message)
-                        values = message.get("output", {}).get("data")
+                        values = _output_data(message)
                         if diffs and have_full:
                             delta = answer.diff(values)
                         else:
@@ -443,7 +443,7 @@ class _QueueRun(StreamSource):
         )
 
     def _finish(self, answer: AnswerTracker, message: Mapping[str, Any], delivered: List[str]) -> Iterator[str]:
-        values = message.get("output", {}).get("data")
+        values = _output_data(message)
         if values is not None:  # the full final values
             answer.full(values)
         elif not answer.in_sync:
@@ -474,6 +474,16 @@ class _QueueRun(StreamSource):
                 "show_error=True); check the app's logs."
             )
         return PredictionError(text, prediction_id=self.id, detail=self._transport.redact(str(error or "")))
+
+
+def _output_data(message: Mapping[str, Any]) -> Any:
+    """``message["output"]["data"]``, or ``None``; a malformed output is a typed error."""
+    output = message.get("output")
+    if output is None:
+        return None
+    if not isinstance(output, dict):
+        raise ResponseError(f"The app sent an update whose output is not an object: {str(output)[:200]!r}.")
+    return output.get("data")
 
 
 class _SessionLost(Exception):
