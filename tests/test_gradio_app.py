@@ -461,17 +461,45 @@ def test_whatever_an_app_sends_fails_only_with_typed_errors(seed):
     generator = random.Random(seed)
     mine = "c" * 32
     shapes = [
-        None, 1, "text", [], {}, [1, 2], {"data": 5}, {"data": [None, None, None]}, {"data": ["", "x", "s"]},
-        {"data": [[], [["append", [0, 1], "x"]], []]}, {"data": [[], [["replace", [], 3]], []]},
-        {"data": [[], [["add", ["k"], 1]], []]}, {"error": ["not", "text"]}, {"data": ["", [["q", "ok"]], "s"]},
+        None,
+        1,
+        "text",
+        [],
+        {},
+        [1, 2],
+        {"data": 5},
+        {"data": [None, None, None]},
+        {"data": ["", "x", "s"]},
+        {"data": [[], [["append", [0, 1], "x"]], []]},
+        {"data": [[], [["replace", [], 3]], []]},
+        {"data": [[], [["add", ["k"], 1]], []]},
+        {"error": ["not", "text"]},
+        {"data": ["", [["q", "ok"]], "s"]},
     ]
     messages = [_generating(mine, ["", [["q", "start"]], "s"])]
     for _ in range(generator.randint(1, 6)):
-        kind = generator.choice(["process_generating", "process_completed", "log", "progress", "estimation",
-                                 "unexpected_error", "heartbeat", "weird"])
-        messages.append({"msg": kind, "event_id": generator.choice([mine, None, "other"]),
-                         "success": generator.choice([True, False, None]), "output": generator.choice(shapes),
-                         "log": generator.choice(shapes), "message": generator.choice(shapes)})
+        kind = generator.choice(
+            [
+                "process_generating",
+                "process_completed",
+                "log",
+                "progress",
+                "estimation",
+                "unexpected_error",
+                "heartbeat",
+                "weird",
+            ]
+        )
+        messages.append(
+            {
+                "msg": kind,
+                "event_id": generator.choice([mine, None, "other"]),
+                "success": generator.choice([True, False, None]),
+                "output": generator.choice(shapes),
+                "log": generator.choice(shapes),
+                "message": generator.choice(shapes),
+            }
+        )
     responses.get(f"{URL}/config", json=qwen4_config())
     responses.post(f"{URL}/queue/join", json={"event_id": mine})
     responses.get(f"{URL}/queue/data", content_type="text/event-stream", body=_sse(*messages))

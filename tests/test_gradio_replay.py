@@ -31,41 +31,40 @@ def recorded(name):
 
 
 class _ReplayHandler(RequestHandler):
-    def do_GET(self):
+    async def do_GET(self):
         parts = urlsplit(self.path)
         self.owner.record(RecordedRequest("GET", self.path, dict(self.headers), None, parts.path))
         if parts.path == "/config":
-            return self.send_json(200, self.owner.config)
+            return await self.send_json(200, self.owner.config)
         if parts.path == "/queue/data":
             session = parse_qs(parts.query).get("session_hash", [""])[0]
-            return self._replay(self.owner.streams.get(session, self.owner.unknown_session))
-        self.send_json(404, {"detail": "Not Found"})
+            return await self._replay(self.owner.streams.get(session, self.owner.unknown_session))
+        await self.send_json(404, {"detail": "Not Found"})
 
-    def do_POST(self):
+    async def do_POST(self):
         path = urlsplit(self.path).path
         body = self.read_json()
         self.owner.record(RecordedRequest("POST", self.path, dict(self.headers), body, path))
         if path == "/queue/join":
             script = self.owner.scripts.get(body["fn_index"])
             if script is None:
-                return self.send_json(500, b"Internal Server Error", content_type="text/plain")
+                return await self.send_json(500, b"Internal Server Error", content_type="text/plain")
             event_id, sse = script
             self.owner.streams[body["session_hash"]] = sse
-            return self.send_json(200, {"event_id": event_id})
+            return await self.send_json(200, {"event_id": event_id})
         if path == "/cancel":
-            return self.send_json(200, {"success": True})
-        self.send_json(404, {"detail": "Not Found"})
+            return await self.send_json(200, {"success": True})
+        await self.send_json(404, {"detail": "Not Found"})
 
-    def _replay(self, payload: bytes):
-        self.close_connection = True
-        self.start_chunked()
+    async def _replay(self, payload: bytes):
+        await self.start_chunked()
         cut = self.owner.cut_after
         body = payload if cut is None else payload[:cut]
         step = self.owner.chunk_size
         for start in range(0, len(body), step):
-            self.write_chunk(body[start : start + step])
+            await self.write_chunk(body[start : start + step])
         if cut is None:
-            self.end_chunked()
+            await self.end_chunked()
         else:
             self.abort_connection()
 

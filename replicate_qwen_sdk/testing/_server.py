@@ -1,16 +1,20 @@
-"""A threaded HTTP/1.1 server on 127.0.0.1, the base of the emulators."""
+"""A small HTTP/1.1 server on 127.0.0.1, the base of the emulators.
+
+It runs an asyncio event loop in one background thread: hundreds of paced
+streams cost one thread, not one each, so the emulators stay light enough to
+load-test a client on the same machine.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import socket
-import sys
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List, Mapping, Optional, Type, TypeVar
+from http import HTTPStatus
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Type, TypeVar
 
-__all__ = ["Fault", "LoopbackServer", "RecordedRequest", "RequestHandler"]
+__all__ = ["Fault", "Headers", "LoopbackServer", "RecordedRequest", "RequestHandler"]
 
 
 @dataclass(frozen=True)
@@ -43,54 +47,59 @@ class Fault:
     times: int = 1
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 1024  # many clients connecting at once must not wait for a SYN retry
+class Headers:
+    """Request headers: looked up without regard to case, kept as sent."""
 
-    def __init__(self, address, handler, owner: "LoopbackServer") -> None:
+    def __init__(self, pairs: List[Tuple[str, str]]) -> None:
+        self._pairs = pairs
+        self._by_name = {name.lower(): value for name, value in pairs}
+
+    def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
+        return self._by_name.get(name.lower(), default)
+
+    def keys(self) -> List[str]:
+        return [name for name, _ in self._pairs]
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+
+class RequestHandler:
+    """One request, answered by a ``do_<METHOD>`` coroutine of a subclass.
+
+    Everything runs on the server's event loop, in one thread, however many
+    clients stream at once: a handler that waits uses ``await asyncio.sleep``.
+    """
+
+    def __init__(
+        self,
+        owner: "LoopbackServer",
+        writer: asyncio.StreamWriter,
+        command: str,
+        path: str,
+        headers: Headers,
+        body: bytes,
+    ) -> None:
         self.owner = owner
-        super().__init__(address, handler)
-
-    def handle_error(self, request, client_address) -> None:
-        """Clients hanging up (a closed keep-alive connection, a cancelled
-        stream) are normal here; anything else is printed, as the stdlib does."""
-        error = sys.exc_info()[1]
-        if isinstance(error, (ConnectionError, TimeoutError)):
-            return
-        super().handle_error(request, client_address)
-
-
-class RequestHandler(BaseHTTPRequestHandler):
-    """Shared plumbing: JSON bodies, chunked streams, faults, recording."""
-
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        # Send each small write at once, as real servers do; otherwise a
-        # client's delayed ACK holds the first event back by ~40 ms.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        return None  # keep test output clean
-
-    @property
-    def owner(self) -> "LoopbackServer":
-        return self.server.owner
+        self.command = command
+        self.path = path
+        self.headers = headers
+        self.body = body
+        self.close_connection = headers.get("Connection", "").lower() == "close"
+        self._writer = writer
 
     def read_json(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        if not raw:
+        if not self.body:
             return None
         try:
-            return json.loads(raw)
+            return json.loads(self.body)
         except ValueError:
-            return raw
+            return self.body
 
-    def send_json(
+    async def send_json(
         self,
         status: int,
         payload: Any,
@@ -98,48 +107,39 @@ class RequestHandler(BaseHTTPRequestHandler):
         content_type: str = "application/json",
     ) -> None:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
+        head = [f"HTTP/1.1 {status} {_reason(status)}", f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
+        head += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        self._writer.write("\r\n".join(head).encode("latin-1") + b"\r\n\r\n" + body)
+        await self._writer.drain()
 
-    def start_chunked(self, content_type: str = "text/event-stream") -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
+    async def start_chunked(self, content_type: str = "text/event-stream") -> None:
+        self._writer.write(
+            f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nCache-Control: no-store\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n".encode("latin-1")
+        )
+        await self._writer.drain()
 
-    def write_chunk(self, data: bytes) -> None:
+    async def write_chunk(self, data: bytes) -> None:
         if data:
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-            self.wfile.flush()
+            self._writer.write(b"%x\r\n%s\r\n" % (len(data), data))
+            await self._writer.drain()
 
-    def end_chunked(self) -> None:
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
+    async def end_chunked(self) -> None:
+        self._writer.write(b"0\r\n\r\n")
+        await self._writer.drain()
 
     def abort_connection(self) -> None:
-        """Drop the TCP connection at once, mid-response if need be."""
-        try:
-            self.wfile.flush()
-        except OSError:
-            pass
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        """End the TCP connection now, mid-response if need be (what was
+        written is still delivered, then the connection closes)."""
         self.close_connection = True
+        self._writer.close()
 
-    def apply_fault(self, fault: Optional[Fault]) -> bool:
+    async def apply_fault(self, fault: Optional[Fault]) -> bool:
         """Answer with ``fault`` if there is one; True when answered."""
         if fault is None:
             return False
         if fault.delay:
-            self.owner.stopping.wait(fault.delay)
+            await asyncio.sleep(fault.delay)
         if fault.reset:
             self.abort_connection()
             return True
@@ -148,13 +148,39 @@ class RequestHandler(BaseHTTPRequestHandler):
             if fault.body is not None
             else {"detail": f"injected fault {fault.status}", "status": fault.status}
         )
-        self.send_json(
+        await self.send_json(
             fault.status or 500,
             body,
             fault.headers,
             content_type="application/problem+json" if not isinstance(body, bytes) else "text/plain",
         )
         return True
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+async def _read_request(reader: asyncio.StreamReader) -> Optional[Tuple[str, str, Headers, bytes]]:
+    """The next request on a connection, or None when the client is done."""
+    line = await reader.readline()
+    if not line.strip():
+        return None
+    command, path, _version = line.decode("latin-1").split(" ", 2)
+    pairs: List[Tuple[str, str]] = []
+    while True:
+        header = await reader.readline()
+        if header in (b"\r\n", b"\n", b""):
+            break
+        name, _, value = header.decode("latin-1").partition(":")
+        pairs.append((name.strip(), value.strip()))
+    headers = Headers(pairs)
+    length = int(headers.get("Content-Length") or 0)
+    body = await reader.readexactly(length) if length else b""
+    return command, path, headers, body
 
 
 _Server_T = TypeVar("_Server_T", bound="LoopbackServer")
@@ -170,7 +196,8 @@ class LoopbackServer:
 
     def __init__(self, port: int = 0) -> None:
         self._port = port
-        self._server: Optional[_Server] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._server: Optional[asyncio.AbstractServer] = None
         self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()
         self._faults: Dict[str, List[Fault]] = {}
@@ -180,26 +207,74 @@ class LoopbackServer:
     # -- lifecycle -----------------------------------------------------------
 
     def start(self: _Server_T) -> _Server_T:
+        """Start serving (in a background thread running an event loop)."""
         self.stopping.clear()
-        self._server = _Server(("127.0.0.1", self._port), self.handler_class, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"{type(self).__name__}-server",
-            daemon=True,
-        )
+        loop = self._loop = asyncio.new_event_loop()
+        started = threading.Event()
+        failure: List[BaseException] = []
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                self._server = loop.run_until_complete(
+                    asyncio.start_server(self._serve_connection, "127.0.0.1", self._port, backlog=1024)
+                )
+            except BaseException as exc:  # reported by start()
+                failure.append(exc)
+                started.set()
+                return
+            started.set()
+            try:
+                loop.run_forever()
+            finally:
+                tasks = asyncio.all_tasks(loop)
+                for task in tasks:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+                loop.close()
+
+        self._thread = threading.Thread(target=serve, name=f"{type(self).__name__}-server", daemon=True)
         self._thread.start()
+        started.wait()
+        if failure:
+            raise failure[0]
         return self
 
     def stop(self) -> None:
+        """Stop serving; streams in progress are cut."""
         self.stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        loop, server = self._loop, self._server
+        if loop is not None and server is not None and not loop.is_closed():
+
+            def shut_down() -> None:
+                server.close()
+                loop.stop()
+
+            loop.call_soon_threadsafe(shut_down)
         if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+            self._thread.join(timeout=10)
+        self._thread = self._server = self._loop = None
+
+    async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while not self.stopping.is_set():
+                request = await _read_request(reader)
+                if request is None:
+                    break
+                handler = self.handler_class(self, writer, *request)
+                answer = getattr(handler, f"do_{handler.command}", None)
+                if answer is None:
+                    await handler.send_json(501, {"detail": f"{handler.command} is not supported"})
+                else:
+                    await answer()
+                if handler.close_connection or writer.is_closing():
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass  # a client hanging up, or a request this server cannot read
+        except asyncio.CancelledError:
+            pass  # stop(): end quietly (asyncio would report a cancelled connection task)
+        finally:
+            writer.close()
 
     def __enter__(self: _Server_T) -> _Server_T:
         return self.start()
@@ -211,7 +286,7 @@ class LoopbackServer:
     def port(self) -> int:
         if self._server is None:
             raise RuntimeError("the server is not running; call start() first")
-        return self._server.server_address[1]
+        return self._server.sockets[0].getsockname()[1]
 
     @property
     def url(self) -> str:

@@ -21,6 +21,7 @@ Routes for :meth:`inject_fault` and :meth:`count`: ``config``, ``join``,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -154,54 +155,53 @@ class _GradioHandler(RequestHandler):
             f"{PREFIX}/cancel": "cancel",
         }.get(path, "")
 
-    def do_GET(self) -> None:
+    async def do_GET(self) -> None:
         route = self._route()
         self.owner.record(RecordedRequest("GET", self.path, dict(self.headers), None, route))
-        if self.apply_fault(self.owner.take_fault(route)):
+        if await self.apply_fault(self.owner.take_fault(route)):
             return
         if route == "config":
-            return self.send_json(200, self.owner.config)
+            return await self.send_json(200, self.owner.config)
         if route == "data":
-            return self._stream(parse_qs(urlsplit(self.path).query).get("session_hash", [""])[0])
-        self.send_json(404, {"detail": "Not Found"})
+            return await self._stream(parse_qs(urlsplit(self.path).query).get("session_hash", [""])[0])
+        await self.send_json(404, {"detail": "Not Found"})
 
-    def do_POST(self) -> None:
+    async def do_POST(self) -> None:
         route = self._route()
         body = self.read_json()
         self.owner.record(RecordedRequest("POST", self.path, dict(self.headers), body, route))
-        if self.apply_fault(self.owner.take_fault(route)):
+        if await self.apply_fault(self.owner.take_fault(route)):
             return
         if route == "join":
-            return self._join(body)
+            return await self._join(body)
         if route == "cancel":
             event = self.owner.events.get((body or {}).get("event_id", ""))
             if event is not None:
                 event.cancelled.set()
-            return self.send_json(200, {"success": True})
-        self.send_json(404, {"detail": "Not Found"})
+            return await self.send_json(200, {"success": True})
+        await self.send_json(404, {"detail": "Not Found"})
 
-    def _join(self, body: Any) -> None:
+    async def _join(self, body: Any) -> None:
         if not isinstance(body, dict) or not body.get("session_hash"):
-            return self.send_json(400, {"detail": "Session hash not found."})
+            return await self.send_json(400, {"detail": "Session hash not found."})
         if body.get("fn_index") not in (1, 2):
-            return self.send_json(500, b"Internal Server Error", content_type="text/plain; charset=utf-8")
+            return await self.send_json(500, b"Internal Server Error", content_type="text/plain; charset=utf-8")
         data = body.get("data")
         if not isinstance(data, list) or len(data) != 3 or not isinstance(data[0], str):
-            return self.send_json(422, {"detail": [{"msg": "data must be [query, history, system]"}]})
+            return await self.send_json(422, {"detail": [{"msg": "data must be [query, history, system]"}]})
         if not _history_is_valid(data[1]):
             # What Gradio 6 does with tuples or plain-string content: a
             # validation error, reported inside the stream.
             data = [data[0], None, data[2]]
         event = self.owner.join(body["session_hash"], body["fn_index"], data)
-        self.send_json(200, {"event_id": event.id})
+        await self.send_json(200, {"event_id": event.id})
 
-    def _stream(self, session: str) -> None:
+    async def _stream(self, session: str) -> None:
         events = self.owner.take_events(session)
-        self.close_connection = True
-        self.start_chunked()
+        await self.start_chunked()
         try:
             if not events:
-                self._send(
+                await self._send(
                     {
                         "msg": "unexpected_error",
                         "event_id": None,
@@ -210,22 +210,23 @@ class _GradioHandler(RequestHandler):
                         "success": False,
                     }
                 )
-                return self.end_chunked()
+                await self.end_chunked()
+                return
             for event in events:
-                if not self._play(event):
+                if not await self._play(event):
                     return self.abort_connection()
-            self._send({"msg": "close_stream", "event_id": None})
-            self.end_chunked()
+            await self._send({"msg": "close_stream", "event_id": None})
+            await self.end_chunked()
         except OSError:
             self.close_connection = True
 
-    def _play(self, event: _Event) -> bool:
+    async def _play(self, event: _Event) -> bool:
         """Stream one event; False when the script cuts the connection."""
         owner, script = self.owner, event.script
-        self._send({"msg": "estimation", "event_id": event.id, "rank": 0, "queue_size": 1, "rank_eta": None})
-        self._send({"msg": "process_starts", "event_id": event.id, "eta": None})
+        await self._send({"msg": "estimation", "event_id": event.id, "rank": 0, "queue_size": 1, "rank_eta": None})
+        await self._send({"msg": "process_starts", "event_id": event.id, "eta": None})
         if event.history is None:
-            self._send(
+            await self._send(
                 {
                     "msg": "process_completed",
                     "event_id": event.id,
@@ -244,14 +245,14 @@ class _GradioHandler(RequestHandler):
             at = started + script.first_delay + index * script.delay
             if script.silence_after is not None and index >= script.silence_after:
                 at += script.silence
-            if event.cancelled.wait(max(0.0, at - time.monotonic())) or owner.stopping.is_set():
+            if await _cancelled_by(event, at) or owner.stopping.is_set():
                 return True
             if drop_at is not None and index >= drop_at:
                 if script.cut_mid_event:
-                    self.write_chunk(b'data: {"msg":"process_generating","event_id":"' + event.id.encode())
+                    await self.write_chunk(b'data: {"msg":"process_generating","event_id":"' + event.id.encode())
                 return False
             if script.error_after is not None and index >= script.error_after:
-                self._send(
+                await self._send(
                     {
                         "msg": "process_completed",
                         "event_id": event.id,
@@ -266,7 +267,7 @@ class _GradioHandler(RequestHandler):
             else:
                 values = [[], [["append", [answer_index, "content", 0, "text"], token]], []]
             answer += token
-            self._send(
+            await self._send(
                 {
                     "msg": "process_generating",
                     "event_id": event.id,
@@ -275,7 +276,7 @@ class _GradioHandler(RequestHandler):
                 }
             )
         final = ["", history + [_message(answer, "assistant")] if script.tokens else history, event.system]
-        self._send(
+        await self._send(
             {
                 "msg": "process_completed",
                 "event_id": event.id,
@@ -285,8 +286,19 @@ class _GradioHandler(RequestHandler):
         )
         return True
 
-    def _send(self, message: Dict[str, Any]) -> None:
-        self.write_chunk(b"data: " + json.dumps(message).encode() + b"\n\n")
+    async def _send(self, message: Dict[str, Any]) -> None:
+        await self.write_chunk(b"data: " + json.dumps(message).encode() + b"\n\n")
+
+
+async def _cancelled_by(event: _Event, moment: float) -> bool:
+    """Wait until ``moment`` (a ``time.monotonic()`` value); True if the
+    event is cancelled first."""
+    while not event.cancelled.is_set():
+        left = moment - time.monotonic()
+        if left <= 0:
+            return False
+        await asyncio.sleep(min(left, 0.02))
+    return True
 
 
 GradioEmulator.handler_class = _GradioHandler

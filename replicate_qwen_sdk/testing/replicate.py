@@ -18,6 +18,7 @@ prediction's ``input`` and return the :class:`Script` to play.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -192,34 +193,34 @@ _UNAUTHENTICATED = {
 class _ReplicateHandler(RequestHandler):
     owner: ReplicateEmulator  # type: ignore[assignment]
 
-    def do_POST(self) -> None:
+    async def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
         body = self.read_json()
         create = _CREATE_MODEL.match(path)
         if create or path == "/v1/predictions":
-            self._handle("create", body, self._create, create)
+            await self._handle("create", body, self._create, create)
         elif _CANCEL.match(path):
-            self._handle("cancel", body, self._cancel, _CANCEL.match(path))
+            await self._handle("cancel", body, self._cancel, _CANCEL.match(path))
         else:
-            self.send_json(404, {"detail": "Not found", "status": 404})
+            await self.send_json(404, {"detail": "Not found", "status": 404})
 
-    def do_GET(self) -> None:
+    async def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if _STREAM.match(path):
-            self._handle("stream", None, self._stream, _STREAM.match(path))
+            await self._handle("stream", None, self._stream, _STREAM.match(path))
         elif _PREDICTION.match(path):
-            self._handle("get", None, self._get, _PREDICTION.match(path))
+            await self._handle("get", None, self._get, _PREDICTION.match(path))
         else:
-            self.send_json(404, {"detail": "Not found", "status": 404})
+            await self.send_json(404, {"detail": "Not found", "status": 404})
 
-    def _handle(self, route: str, body: Any, action: Callable, match) -> None:
+    async def _handle(self, route: str, body: Any, action: Callable, match) -> None:
         self.owner.record(RecordedRequest(self.command, self.path, dict(self.headers), body, route))
-        if self.apply_fault(self.owner.take_fault(route)):
+        if await self.apply_fault(self.owner.take_fault(route)):
             return
         if not self._authorized():
-            self.send_json(401, _UNAUTHENTICATED, content_type="application/problem+json")
+            await self.send_json(401, _UNAUTHENTICATED, content_type="application/problem+json")
             return
-        action(body, match)
+        await action(body, match)
 
     def _authorized(self) -> bool:
         header = self.headers.get("Authorization", "")
@@ -228,9 +229,11 @@ class _ReplicateHandler(RequestHandler):
             return False
         return self.owner.api_token is None or token == self.owner.api_token
 
-    def _create(self, body: Any, match) -> None:
+    async def _create(self, body: Any, match) -> None:
         if not isinstance(body, dict) or not isinstance(body.get("input"), dict):
-            self.send_json(422, {"title": "Input validation failed", "detail": "input is required", "status": 422})
+            await self.send_json(
+                422, {"title": "Input validation failed", "detail": "input is required", "status": 422}
+            )
             return
         if match:
             model, version = f"{match.group(1)}/{match.group(2)}", "hidden"
@@ -239,41 +242,43 @@ class _ReplicateHandler(RequestHandler):
             model = version.split(":", 1)[0]
         prediction = self.owner.create_prediction(model, version, body["input"])
         if prediction is None:
-            self.send_json(404, {"title": "Not found", "detail": "The requested model does not exist", "status": 404})
+            await self.send_json(
+                404, {"title": "Not found", "detail": "The requested model does not exist", "status": 404}
+            )
             return
         created = self.owner.prediction_json(prediction)
         # Like the real API without "Prefer: wait": a new prediction is
         # always reported as starting, whatever its script.
         created.update(status="starting", output=None, error=None)
-        self.send_json(201, created)
+        await self.send_json(201, created)
 
-    def _get(self, body: Any, match) -> None:
+    async def _get(self, body: Any, match) -> None:
         prediction = self.owner.prediction(match.group(1))
         if prediction is None:
-            self.send_json(404, {"detail": "Not found", "status": 404})
+            await self.send_json(404, {"detail": "Not found", "status": 404})
             return
-        self.send_json(200, self.owner.prediction_json(prediction))
+        await self.send_json(200, self.owner.prediction_json(prediction))
 
-    def _cancel(self, body: Any, match) -> None:
+    async def _cancel(self, body: Any, match) -> None:
         prediction = self.owner.prediction(match.group(1))
         if prediction is None:
-            self.send_json(404, {"detail": "Not found", "status": 404})
+            await self.send_json(404, {"detail": "Not found", "status": 404})
             return
         now = time.monotonic()
         if prediction.status(now) in ("starting", "processing"):
             prediction.canceled_at = now
-        self.send_json(200, self.owner.prediction_json(prediction))
+        await self.send_json(200, self.owner.prediction_json(prediction))
 
-    def _stream(self, body: Any, match) -> None:
+    async def _stream(self, body: Any, match) -> None:
         owner = self.owner
         prediction = owner.prediction(match.group(1))
         if prediction is None:
-            self.send_json(404, {"detail": "Not found", "status": 404})
+            await self.send_json(404, {"detail": "Not found", "status": 404})
             return
         script = prediction.script
         last_event_id = self.headers.get("Last-Event-ID")
         if last_event_id is not None and not script.resumable:
-            self.send_json(404, {"detail": "Stream expired", "status": 404})
+            await self.send_json(404, {"detail": "Stream expired", "status": 404})
             return
         start = 0
         if last_event_id is not None and not script.replay_on_resume:
@@ -282,7 +287,7 @@ class _ReplicateHandler(RequestHandler):
             connection = prediction.connections
             prediction.connections += 1
         drop_at = script.drop_after[connection] if connection < len(script.drop_after) else None
-        self.start_chunked()
+        await self.start_chunked()
         writer = _EventWriter(self, script.line_ending, script.keepalive, script.batch_bytes)
         writer.comment("hi")
         stamp = int(prediction.created)
@@ -293,35 +298,33 @@ class _ReplicateHandler(RequestHandler):
                 if owner.stopping.is_set():
                     return self.abort_connection()
                 if prediction.canceled_at is not None:
-                    writer.event("done", f"{stamp}:{total + 1}", json.dumps({"reason": "canceled"}))
+                    await writer.event("done", f"{stamp}:{total + 1}", json.dumps({"reason": "canceled"}))
                     break
                 if drop_at is not None and index >= drop_at:
                     if script.cut_mid_event and index < total:
                         writer.cut(f"{stamp}:{index}", script.tokens[index])
-                    writer.flush()
+                    await writer.flush()
                     return self.abort_connection()
                 if script.error_after is not None and index >= script.error_after:
-                    writer.event("error", f"{stamp}:{index}", json.dumps({"detail": script.error_detail}))
-                    writer.event("done", f"{stamp}:{index + 1}", json.dumps({"reason": "error"}))
+                    await writer.event("error", f"{stamp}:{index}", json.dumps({"detail": script.error_detail}))
+                    await writer.event("done", f"{stamp}:{index + 1}", json.dumps({"reason": "error"}))
                     break
                 if index >= total:
                     if connection < script.end_without_done:
-                        writer.flush()
-                        self.end_chunked()
+                        await writer.flush()
+                        await self.end_chunked()
                         return
-                    writer.event("done", f"{stamp}:{total}", "{}")
+                    await writer.event("done", f"{stamp}:{total}", "{}")
                     break
                 wait = prediction.token_time(index) - time.monotonic()
                 if wait > 0:
-                    writer.flush()
-                    # A plain sleep: far cheaper than Event.wait with many
-                    # streams; stop() is noticed within 0.1 s.
-                    time.sleep(min(wait, 0.1))
+                    await writer.flush()
+                    await asyncio.sleep(wait)
                     continue
-                writer.event("output", f"{stamp}:{index}", script.tokens[index])
+                await writer.event("output", f"{stamp}:{index}", script.tokens[index])
                 index += 1
-            writer.flush()
-            self.end_chunked()
+            await writer.flush()
+            await self.end_chunked()
         except OSError:
             self.close_connection = True
 
@@ -346,12 +349,12 @@ class _EventWriter:
             payload = b": keep-alive" + eol + payload
         return payload
 
-    def event(self, name: str, event_id: str, data: str) -> None:
+    async def event(self, name: str, event_id: str, data: str) -> None:
         payload = self._format(name, event_id, data)
         self._buffer.append(payload)
         self._size += len(payload)
         if self._size >= self._batch:
-            self.flush()
+            await self.flush()
 
     def comment(self, text: str) -> None:
         self._buffer.append(b": " + text.encode() + self._eol)
@@ -363,9 +366,9 @@ class _EventWriter:
         self._buffer.append(payload[: max(1, len(payload) // 2)])
         self._size += 1
 
-    def flush(self) -> None:
+    async def flush(self) -> None:
         if self._buffer:
-            self._handler.write_chunk(b"".join(self._buffer))
+            await self._handler.write_chunk(b"".join(self._buffer))
             self._buffer.clear()
             self._size = 0
 
