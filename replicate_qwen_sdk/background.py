@@ -84,7 +84,6 @@ class BackgroundStream:
         self._pipe = _Pipe(buffer)
         self._parts: List[str] = []
         self._finished = False
-        self._started_at = time.monotonic()
         self._thread = threading.Thread(
             target=_read, args=(self._pipe, start), name="replicate_qwen_sdk-stream", daemon=True
         )
