@@ -178,7 +178,7 @@ def main() -> None:
         help="run only these figures (repeatable)",
     )
     parser.add_argument(
-        "--runs", type=int, default=5, help="runs per figure (default 5; the Gradio figures use at most 4)"
+        "--runs", type=int, default=5, help="runs per figure (default 5; the Gradio figures use at most 3)"
     )
     parser.add_argument("--tokens", type=int, default=100_000, help="events in the Replicate stream")
     args = parser.parse_args()
@@ -187,7 +187,7 @@ def main() -> None:
     if "replicate" in wanted:
         rows += replicate_rows(args.tokens, args.runs)
     if "gradio" in wanted:
-        rows += gradio_rows((3000, 6000), max(1, min(args.runs, 4)))
+        rows += gradio_rows((3000, 6000), max(1, min(args.runs, 3)))
     if "ttft" in wanted:
         rows += ttft_rows(max(10, args.runs * 8))
     if "batch" in wanted:

@@ -49,7 +49,9 @@ def tokens_for(query, history, system):
 async def model_chat(query, history, system):
     history = list(history or [])
     tokens = tokens_for(query, history, system)
-    delay = 0.2 if query == "SLOW" else 0.0
+    # LONG answers come at a steady pace, as a model's tokens do, so that a
+    # client sees one update at a time whatever the answer's length.
+    delay = 0.2 if query == "SLOW" else 0.001 if query.startswith("LONG ") else 0.0
     answer = ""
     for index, token in enumerate(tokens):
         if query == "FAIL" and index == 2:
