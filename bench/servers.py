@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
-import subprocess
 import sys
-import threading
 from contextlib import contextmanager
-from typing import Dict, Iterator
+from typing import Iterator
 
 SERVE_GRADIO = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "gradio_apps", "serve.py"
@@ -47,27 +44,12 @@ def replicate_emulator(tokens: int, *, delay: float = 0.0, batch_bytes: int = 1)
             process.terminate()
 
 
-@contextmanager
-def gradio_apps() -> Iterator[Dict[str, str]]:
-    """Start the real Gradio test apps in a child process; yield their URLs."""
-    process = subprocess.Popen(
-        [sys.executable, SERVE_GRADIO],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    line: Dict[str, str] = {}
-    reader = threading.Thread(target=lambda: line.setdefault("urls", process.stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(300)
+def gradio_apps():
+    """Start the real Gradio test apps in a child process (the tests' own
+    launcher, ``tests/gradio_apps/launch.py``); a context manager yielding their URLs."""
+    sys.path.insert(0, os.path.dirname(SERVE_GRADIO))
     try:
-        if not line.get("urls", "").strip():
-            raise RuntimeError("the Gradio apps did not start (is gradio installed?)")
-        yield json.loads(line["urls"])
+        from launch import running_apps
     finally:
-        process.stdin.close()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        sys.path.pop(0)
+    return running_apps()

@@ -46,47 +46,11 @@ def sdk_log(caplog):
 def gradio_apps():
     """Real Gradio apps (tests/gradio_apps) on 127.0.0.1, started once per
     test session in their own process: ``{"qwen": url, "chat": url, "busy": url}``."""
-    import json
-    import os
-    import subprocess
-    import sys
-    import threading
-
-    import tempfile
-
     pytest.importorskip("gradio", reason="gradio needs Python 3.10+; the Gradio 4 replays still run")
-    script = os.path.join(os.path.dirname(__file__), "gradio_apps", "serve.py")
-    errors = tempfile.TemporaryFile(mode="w+")  # a file, so a chatty server never blocks on a full pipe
-    process = subprocess.Popen(
-        [sys.executable, script],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=errors,
-        text=True,
-    )
-    ready = {}
+    from gradio_apps.launch import running_apps
 
-    def read_first_line():
-        ready["line"] = process.stdout.readline()
-
-    reader = threading.Thread(target=read_first_line, daemon=True)
-    reader.start()
-    reader.join(300)  # importing gradio can take a minute on a busy machine
-    line = ready.get("line", "")
-    if not line.strip():
-        process.kill()
-        errors.seek(0)
-        raise RuntimeError(f"the Gradio test apps did not start: {errors.read()[-3000:]}")
-    try:
-        yield json.loads(line)
-    finally:
-        process.stdin.close()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-        errors.close()
+    with running_apps() as urls:
+        yield urls
 
 
 @pytest.fixture(scope="session")
@@ -125,3 +89,28 @@ class Consumer:
 def consume():
     """Start iterating a stream in another thread (see :class:`Consumer`)."""
     return Consumer
+
+
+@pytest.fixture
+def run_in_threads():
+    """``run_in_threads(count, call)`` runs ``call(index)`` in ``count``
+    threads at once; returns ``{index: result}`` and the exceptions raised."""
+    import threading
+
+    def run(count, call, timeout=120):
+        results, errors = {}, []
+
+        def one(index):
+            try:
+                results[index] = call(index)
+            except BaseException as exc:  # reported to the test
+                errors.append(exc)
+
+        threads = [threading.Thread(target=one, args=(index,)) for index in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout)
+        return results, errors
+
+    return run

@@ -1,7 +1,6 @@
 """GradioSpace against real Gradio apps (tests/gradio_apps), served on 127.0.0.1 once per session."""
 
 import socket
-import threading
 import time
 
 import pytest
@@ -102,20 +101,8 @@ def test_a_hidden_exception_says_how_to_see_it(qwen):
     assert "secret internal detail" not in str(caught.value)
 
 
-def test_eight_threads_share_one_instance(qwen):
-    results, errors = {}, []
-
-    def ask(index):
-        try:
-            results[index] = qwen.complete(None, [{"role": "user", "content": f"question {index}"}])
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=ask, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+def test_eight_threads_share_one_instance(qwen, run_in_threads):
+    results, errors = run_in_threads(8, lambda i: qwen.complete(None, [{"role": "user", "content": f"question {i}"}]))
     assert errors == []
     assert results == {i: f"[system=You are a helpful assistant.] [turns=0: ] you said: question {i}" for i in range(8)}
 

@@ -3,7 +3,6 @@
 import json
 import logging
 import pickle
-import threading
 import time
 
 import pytest
@@ -557,21 +556,8 @@ def test_keys_never_cross_instances_or_calls(emulator):
     assert len([r for r in emulator.requests if r.route == "create"]) == 2
 
 
-def test_forty_threads_share_one_provider_and_each_gets_its_own_text(provider, emulator):
-    results = {}
-    errors = []
-
-    def ask(index):
-        try:
-            results[index] = provider.complete(None, f"prompt number {index} with some words")
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=ask, args=(index,)) for index in range(40)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+def test_forty_threads_share_one_provider_and_each_gets_its_own_text(provider, run_in_threads):
+    results, errors = run_in_threads(40, lambda i: provider.complete(None, f"prompt number {i} with some words"))
     assert errors == []
     assert results == {index: f"You said: prompt number {index} with some words" for index in range(40)}
 
