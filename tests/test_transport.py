@@ -274,6 +274,41 @@ def test_each_transport_has_its_own_session_and_pickling_rebuilds_it():
     assert copy.timeout == first.timeout and copy.max_retries == first.max_retries
 
 
+@responses.activate
+def test_requests_carry_the_session_headers_with_the_callers_winning_in_any_case():
+    responses.get(URL, json={})
+    transport = make_transport()
+    transport.request("GET", URL, action="reading", headers={"accept": "text/event-stream", "X-Extra": "1"})
+    sent = responses.calls[0].request.headers
+    assert sent["User-Agent"].startswith("replicate_qwen_sdk/")
+    assert sent["Accept"] == "text/event-stream"  # the session's "*/*" is replaced, not doubled
+    assert sent["X-Extra"] == "1"
+
+
+@responses.activate(registry=OrderedRegistry)
+def test_cookies_set_by_the_server_are_sent_back_on_later_requests():
+    responses.get(URL, json={}, headers={"Set-Cookie": "affinity=replica-2; Path=/"})
+    responses.post(URL, json={})
+    transport = make_transport()
+    transport.request("GET", URL, action="reading")
+    transport.request("POST", URL, action="creating", json={"a": 1})
+    assert "Cookie" not in responses.calls[0].request.headers
+    assert responses.calls[1].request.headers["Cookie"] == "affinity=replica-2"
+    assert json.loads(responses.calls[1].request.body) == {"a": 1}
+    assert responses.calls[1].request.headers["Content-Type"] == "application/json"
+
+
+@responses.activate
+def test_a_get_follows_redirects_and_a_post_does_not():
+    moved = "http://127.0.0.1:9/v1/moved"
+    responses.get(URL, status=302, headers={"Location": moved})
+    responses.get(moved, json={"here": True})
+    responses.post(URL, status=307, headers={"Location": moved})
+    transport = make_transport()
+    assert transport.request("GET", URL, action="reading").json() == {"here": True}
+    assert transport.request("POST", URL, action="creating", json={}).status_code == 307
+
+
 @pytest.mark.parametrize(
     "kwargs", [{"max_retries": -1}, {"max_retries": 1.5}, {"pool_size": 0}, {"proxy": "not a url"}]
 )
