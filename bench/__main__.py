@@ -102,16 +102,29 @@ def ttft_rows(runs: int) -> List[Row]:
     ]
 
 
-def batch_rows() -> List[Row]:
-    m = batch.run(jobs=200, workers=200, tokens=50, delay=0.02)
+def batch_rows(runs: int) -> List[Row]:
+    results = batch.run(jobs=200, workers=200, tokens=50, delay=0.02, runs=runs)
+    m, floor, peer = results["sdk"], results["floor"], results["replicate-python"]
+    assert m is not None and floor is not None
     label = "200 paced streams (50 tokens, 20 ms) via Client.batch, 200 workers"
     measured, met = _ratio(m["ratio"], 1.3)
     rss_met = "yes" if m["peak_rss_mib"] <= 150 else "NO"
     rows = [
         (label, f"{m['wall']:.2f} s", "-", "-", f"wall / one stream ({m['single']:.2f} s) {measured}", "<= 1.30x", met),
+        (
+            "  the same batch on 200 threads, each client's wall / one stream",
+            f"{m['ratio']:.2f}x",
+            f"{floor['ratio']:.2f}x",
+            "replicate-python " + ("not installed" if peer is None else f"{peer['ratio']:.2f}x"),
+            f"sdk/floor {m['wall'] / floor['wall']:.2f}x"
+            + ("" if peer is None else f", sdk/peer {m['wall'] / peer['wall']:.2f}x"),
+            "(no target)",
+            "-",
+        ),
         ("  peak RSS of that client process", f"{m['peak_rss_mib']:.1f} MiB", "-", "-", "-", "<= 150 MiB", rss_met),
     ]
-    fifty = batch.run(jobs=200, workers=50, tokens=50, delay=0.02)
+    fifty = batch.run(jobs=200, workers=50, tokens=50, delay=0.02, runs=runs, kinds=("sdk",))["sdk"]
+    assert fifty is not None
     rows.append(
         (
             "  same at 50 workers (4 waves: 4.0x is ideal)",
@@ -178,7 +191,7 @@ def main() -> None:
         help="run only these figures (repeatable)",
     )
     parser.add_argument(
-        "--runs", type=int, default=5, help="runs per figure (default 5; the Gradio figures use at most 3)"
+        "--runs", type=int, default=5, help="runs per figure (default 5; the Gradio and batch figures use at most 3)"
     )
     parser.add_argument("--tokens", type=int, default=100_000, help="events in the Replicate stream")
     args = parser.parse_args()
@@ -191,7 +204,7 @@ def main() -> None:
     if "ttft" in wanted:
         rows += ttft_rows(max(10, args.runs * 8))
     if "batch" in wanted:
-        rows += batch_rows()
+        rows += batch_rows(max(1, min(args.runs, 3)))
     if "import" in wanted:
         rows += import_rows(max(5, args.runs * 2 - 1))
     print_table(rows)

@@ -1,37 +1,95 @@
-"""Wall time and memory of many paced streams through ``Client.batch``.
+"""Wall time and memory of many paced streams run at once.
 
 Each job streams ``tokens`` tokens ``delay`` seconds apart from the
 Replicate emulator (in its own process). The figure is the batch's wall
-time divided by one stream's alone, and the peak RSS of the client process
-(measured in a fresh interpreter, so nothing run before counts).
+time divided by one stream's alone, for this SDK (``Client.batch``) and for
+its peers run the way a user would run them (a ``ThreadPoolExecutor`` as
+wide as the batch): the hand-written ``requests`` floor on one shared
+session, and replicate-python on one shared client. Each measurement runs
+in a fresh interpreter, so the peak RSS counts nothing run before.
 """
 
 from __future__ import annotations
 
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
-from typing import Dict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Dict, List, Optional
+
+from .replicate_stream import MODEL, floor_text
+
+KINDS = ("sdk", "floor", "replicate-python")
 
 
-def measure(base_url: str, jobs: int, workers: int) -> Dict[str, float]:
-    """Run in a fresh interpreter (see :func:`run`)."""
+def _sdk(base_url: str, workers: int):
     from replicate_qwen_sdk import Client
     from replicate_qwen_sdk.testing.replicate import DEFAULT_TOKEN
 
-    with Client(replicate_api_key=DEFAULT_TOKEN, replicate_base_url=base_url) as client:
-        started = time.monotonic()
-        alone = client.complete("bench/model", "one")
-        single = time.monotonic() - started
-        started = time.monotonic()
-        results = client.batch(
-            [{"model": "bench/model", "prompt": f"job {i}"} for i in range(jobs)], max_workers=workers
-        )
-        wall = time.monotonic() - started
-    if any(result != alone for result in results):
-        raise AssertionError("a batch result differs from the single stream's text")
+    client = Client(replicate_api_key=DEFAULT_TOKEN, replicate_base_url=base_url)
+
+    def one(prompt: str) -> str:
+        return client.complete(MODEL, prompt)
+
+    def many(prompts: List[str]) -> List[str]:
+        return client.batch([{"model": MODEL, "prompt": prompt} for prompt in prompts], max_workers=workers)
+
+    return one, many
+
+
+def _floor(base_url: str, workers: int):
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(pool_maxsize=workers))
+
+    def one(prompt: str) -> str:
+        return floor_text(session, base_url, prompt)
+
+    return one, _on_threads(one, workers)
+
+
+def _replicate_python(base_url: str, workers: int):
+    import httpx
+    import replicate
+
+    from replicate_qwen_sdk.testing.replicate import DEFAULT_TOKEN
+
+    limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
+    client = replicate.Client(
+        api_token=DEFAULT_TOKEN, base_url=base_url[: -len("/v1")], transport=httpx.HTTPTransport(limits=limits)
+    )
+
+    def one(prompt: str) -> str:
+        events = client.stream(MODEL, input={"prompt": prompt})
+        return "".join(event.data for event in events if event.event == event.EventType.OUTPUT)
+
+    return one, _on_threads(one, workers)
+
+
+def _on_threads(one: Callable[[str], str], workers: int) -> Callable[[List[str]], List[str]]:
+    def many(prompts: List[str]) -> List[str]:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(one, prompts))
+
+    return many
+
+
+def measure(kind: str, base_url: str, jobs: int, workers: int) -> Dict[str, float]:
+    """Run in a fresh interpreter (see :func:`run`)."""
+    one, many = {"sdk": _sdk, "floor": _floor, "replicate-python": _replicate_python}[kind](base_url, workers)
+    started = time.monotonic()
+    alone = one("one")
+    single = time.monotonic() - started
+    started = time.monotonic()
+    results = many([f"job {i}" for i in range(jobs)])
+    wall = time.monotonic() - started
+    if len(results) != jobs or any(result != alone for result in results):
+        raise AssertionError(f"{kind}: a batch result differs from the single stream's text")
     return {"single": single, "wall": wall, "ratio": wall / single, "peak_rss_mib": _peak_rss_kib() / 1024}
 
 
@@ -48,18 +106,40 @@ def _peak_rss_kib() -> float:
     return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-def run(jobs: int = 200, workers: int = 200, tokens: int = 50, delay: float = 0.02) -> Dict[str, float]:
+def installed(kind: str) -> bool:
+    if kind != "replicate-python":
+        return True
+    try:
+        import httpx  # noqa: F401
+        import replicate  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run(
+    jobs: int = 200, workers: int = 200, tokens: int = 50, delay: float = 0.02, runs: int = 3, kinds=KINDS
+) -> Dict[str, Optional[Dict[str, float]]]:
+    """Medians over ``runs`` rounds, the clients taking turns within each
+    round; a peer that is not installed maps to None."""
     from .servers import replicate_emulator
 
+    measured: Dict[str, List[Dict[str, float]]] = {kind: [] for kind in kinds if installed(kind)}
     with replicate_emulator(tokens, delay=delay, batch_bytes=16384) as base_url:
-        output = subprocess.run(
-            [sys.executable, "-m", "bench.batch", base_url, str(jobs), str(workers)],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    return json.loads(output)
+        for _ in range(runs):
+            for kind in measured:
+                output = subprocess.run(
+                    [sys.executable, "-m", "bench.batch", kind, base_url, str(jobs), str(workers)],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+                measured[kind].append(json.loads(output))
+    medians: Dict[str, Optional[Dict[str, float]]] = {kind: None for kind in kinds}
+    for kind, results in measured.items():
+        medians[kind] = {key: statistics.median(result[key] for result in results) for key in results[0]}
+    return medians
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))))
+    print(json.dumps(measure(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))

@@ -22,10 +22,15 @@ MODEL = "bench/model"
 
 
 def floor_client(base_url: str) -> str:
-    session = requests.Session()
+    with requests.Session() as session:
+        return floor_text(session, base_url)
+
+
+def floor_text(session: requests.Session, base_url: str, prompt: str = "go") -> str:
+    """One prediction's text through ``session``, the least a client can do."""
     headers = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
     created = session.post(
-        f"{base_url}/models/{MODEL}/predictions", json={"input": {"prompt": "go"}}, headers=headers
+        f"{base_url}/models/{MODEL}/predictions", json={"input": {"prompt": prompt}}, headers=headers
     ).json()
     response = session.get(created["urls"]["stream"], headers={**headers, "Accept": "text/event-stream"}, stream=True)
     parts: List[str] = []
@@ -45,7 +50,6 @@ def floor_client(base_url: str) -> str:
                 parts.append(b"\n".join(data).decode())
             elif name == b"done":
                 response.close()
-                session.close()
                 return "".join(parts)
     raise RuntimeError("stream ended without done")
 
