@@ -95,17 +95,22 @@ def available_clients() -> Dict[str, Optional[Callable[[str, int], str]]]:
     return clients
 
 
-def run(sizes=(3000, 6000), runs: int = 3) -> Dict[int, Dict[str, Optional[float]]]:
-    """Median client CPU seconds per client and answer size (None: not installed)."""
+def run(sizes=(3000, 6000), runs: int = 3) -> Dict[str, Dict[str, Optional[float]]]:
+    """Median client CPU seconds per answer size and client (None: not
+    installed), and under ``"growth"`` each client's median over rounds of
+    its own larger/smaller ratio. Within a round every client runs both
+    sizes; the order of the sizes alternates from round to round, so drift
+    in the machine's speed does not pass for growth."""
     from .servers import gradio_apps
 
     clients = available_clients()
+    small, large = sizes
     results: Dict[int, Dict[str, List[float]]] = {size: {name: [] for name in clients} for size in sizes}
     with gradio_apps() as urls:
         url = urls["qwen"]
         sdk_client(url, 10)  # warm the app up
-        for _ in range(runs):
-            for size in sizes:
+        for round_ in range(runs):
+            for size in sizes if round_ % 2 == 0 else tuple(reversed(sizes)):
                 for name, client in clients.items():
                     if client is None:
                         continue
@@ -114,7 +119,16 @@ def run(sizes=(3000, 6000), runs: int = 3) -> Dict[int, Dict[str, Optional[float
                     results[size][name].append(time.process_time() - started)
                     if text.strip() != expected_text(size):
                         raise AssertionError(f"{name} returned wrong text for {size} words")
-    return {
-        size: {name: (statistics.median(values) if values else None) for name, values in by_client.items()}
+    medians: Dict[str, Dict[str, Optional[float]]] = {
+        str(size): {name: (statistics.median(values) if values else None) for name, values in by_client.items()}
         for size, by_client in results.items()
     }
+    medians["growth"] = {
+        name: (
+            statistics.median(big / little for big, little in zip(results[large][name], results[small][name]))
+            if results[small][name]
+            else None
+        )
+        for name in clients
+    }
+    return medians
