@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import List, Optional, Tuple
 
-from . import batch, gradio_stream, imports, replicate_stream, ttft
+from . import batch, gradio_stream, http_overhead, imports, replicate_stream, ttft
 
 Row = Tuple[str, str, str, str, str, str, str]
 
@@ -106,7 +106,7 @@ def ttft_rows(runs: int) -> List[Row]:
 
 def batch_rows(runs: int) -> List[Row]:
     results = batch.run(jobs=200, workers=200, tokens=50, delay=0.02, runs=runs)
-    m, floor, peer = results["sdk"], results["floor"], results["replicate-python"]
+    m, floor, peer, sockets = results["sdk"], results["floor"], results["replicate-python"], results["sockets"]
     assert m is not None and floor is not None
     label = "200 paced streams (50 tokens, 20 ms) via Client.batch, 200 workers"
     measured, met = _ratio(m["ratio"], 1.3)
@@ -120,6 +120,15 @@ def batch_rows(runs: int) -> List[Row]:
             "replicate-python " + ("not installed" if peer is None else f"{peer['ratio']:.2f}x"),
             f"sdk/floor {m['wall'] / floor['wall']:.2f}x"
             + ("" if peer is None else f", sdk/peer {m['wall'] / peer['wall']:.2f}x"),
+            "(no target)",
+            "-",
+        ),
+        (
+            "  reference: the same batch over raw sockets, no HTTP library",
+            "-",
+            "-",
+            "-" if sockets is None else f"sockets {sockets['ratio']:.2f}x",
+            "-" if sockets is None else f"sdk/sockets wall {m['wall'] / sockets['wall']:.2f}x",
             "(no target)",
             "-",
         ),
@@ -139,6 +148,23 @@ def batch_rows(runs: int) -> List[Row]:
         )
     )
     return rows
+
+
+def http_rows(runs: int) -> List[Row]:
+    m = http_overhead.run(runs=max(5, runs * 2 - 1))
+    sdk, plain = m["sdk"], m["requests"]
+    measured = f"sdk/requests {sdk / plain:.2f}x; urllib3 {m['urllib3']:.0f} us, http.client {m['http.client']:.0f} us"
+    return [
+        (
+            "CPU per small request (create), this SDK's transport",
+            f"{sdk:.0f} us",
+            "-",
+            f"Session.request {plain:.0f} us",
+            measured,
+            "(no target)",
+            "-",
+        )
+    ]
 
 
 def import_rows(runs: int) -> List[Row]:
@@ -188,7 +214,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=("replicate", "gradio", "ttft", "batch", "import"),
+        choices=("replicate", "gradio", "ttft", "batch", "http", "import"),
         action="append",
         help="run only these figures (repeatable)",
     )
@@ -197,7 +223,7 @@ def main() -> None:
     )
     parser.add_argument("--tokens", type=int, default=100_000, help="events in the Replicate stream")
     args = parser.parse_args()
-    wanted = set(args.only or ("replicate", "gradio", "ttft", "batch", "import"))
+    wanted = set(args.only or ("replicate", "gradio", "ttft", "batch", "http", "import"))
     rows: List[Row] = []
     if "replicate" in wanted:
         rows += replicate_rows(args.tokens, args.runs)
@@ -207,6 +233,8 @@ def main() -> None:
         rows += ttft_rows(max(10, args.runs * 8))
     if "batch" in wanted:
         rows += batch_rows(max(1, min(args.runs, 3)))
+    if "http" in wanted:
+        rows += http_rows(args.runs)
     if "import" in wanted:
         rows += import_rows(max(5, args.runs * 2 - 1))
     print_table(rows)

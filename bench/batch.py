@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import json
 import resource
+import socket
 import statistics
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
+from urllib.parse import urlsplit
 
-from .replicate_stream import MODEL, floor_text
+from .replicate_stream import MODEL, floor_text, output_text
 
-KINDS = ("sdk", "floor", "replicate-python")
+#: ``sockets`` is a reference, not a peer: HTTP/1.1 written by hand on raw
+#: sockets, to show what the same batch costs below any HTTP library.
+KINDS = ("sdk", "floor", "replicate-python", "sockets")
 
 
 def _sdk(base_url: str, workers: int):
@@ -71,6 +75,50 @@ def _replicate_python(base_url: str, workers: int):
     return one, _on_threads(one, workers)
 
 
+def _sockets(base_url: str, workers: int):
+    from replicate_qwen_sdk.testing.replicate import DEFAULT_TOKEN
+
+    parts = urlsplit(base_url)
+    auth = f"Host: {parts.netloc}\r\nAuthorization: Bearer {DEFAULT_TOKEN}\r\n"
+
+    def one(prompt: str) -> str:
+        with socket.create_connection((parts.hostname, parts.port)) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            reader = sock.makefile("rb")
+            body = json.dumps({"input": {"prompt": prompt}}).encode()
+            sock.sendall(
+                f"POST {parts.path}/models/{MODEL}/predictions HTTP/1.1\r\n{auth}"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            created = json.loads(reader.read(int(_head(reader)["content-length"])))
+            stream = urlsplit(created["urls"]["stream"]).path
+            sock.sendall(f"GET {stream} HTTP/1.1\r\n{auth}Accept: text/event-stream\r\n\r\n".encode())
+            _head(reader)
+            return output_text(_chunked_body(reader))
+
+    return one, _on_threads(one, workers)
+
+
+def _head(reader) -> Dict[str, str]:
+    """Skip the status line; the headers, names lowercased."""
+    reader.readline()
+    headers = {}
+    for line in iter(reader.readline, b"\r\n"):
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return headers
+
+
+def _chunked_body(reader) -> Iterator[bytes]:
+    while True:
+        size = int(reader.readline().split(b";")[0], 16)
+        if size == 0:
+            return
+        yield reader.read(size)
+        reader.read(2)
+
+
 def _on_threads(one: Callable[[str], str], workers: int) -> Callable[[List[str]], List[str]]:
     def many(prompts: List[str]) -> List[str]:
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -81,7 +129,8 @@ def _on_threads(one: Callable[[str], str], workers: int) -> Callable[[List[str]]
 
 def measure(kind: str, base_url: str, jobs: int, workers: int) -> Dict[str, float]:
     """Run in a fresh interpreter (see :func:`run`)."""
-    one, many = {"sdk": _sdk, "floor": _floor, "replicate-python": _replicate_python}[kind](base_url, workers)
+    clients = {"sdk": _sdk, "floor": _floor, "replicate-python": _replicate_python, "sockets": _sockets}
+    one, many = clients[kind](base_url, workers)
     started = time.monotonic()
     alone = one("one")
     single = time.monotonic() - started

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional
 
 import requests
 
@@ -33,9 +33,17 @@ def floor_text(session: requests.Session, base_url: str, prompt: str = "go") -> 
         f"{base_url}/models/{MODEL}/predictions", json={"input": {"prompt": prompt}}, headers=headers
     ).json()
     response = session.get(created["urls"]["stream"], headers={**headers, "Accept": "text/event-stream"}, stream=True)
+    try:
+        return output_text(response.iter_content(chunk_size=None))
+    finally:
+        response.close()
+
+
+def output_text(chunks: Iterable[bytes]) -> str:
+    """The data of the ``output`` events up to ``done``: a byte split, nothing more."""
     parts: List[str] = []
     buffer = b""
-    for chunk in response.iter_content(chunk_size=None):
+    for chunk in chunks:
         buffer += chunk
         *events, buffer = buffer.split(b"\n\n")
         for event in events:
@@ -49,7 +57,6 @@ def floor_text(session: requests.Session, base_url: str, prompt: str = "go") -> 
             if name == b"output":
                 parts.append(b"\n".join(data).decode())
             elif name == b"done":
-                response.close()
                 return "".join(parts)
     raise RuntimeError("stream ended without done")
 
