@@ -86,7 +86,9 @@ class Transport:
         # CPU of a short call.
         self._environment_proxies = {} if proxy else _environment_proxies()
         self._verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        self._secrets = tuple(secret for secret in secrets if secret)
+        # Each secret also as Python quotes it (escaped), the form some
+        # library errors use.
+        self._secrets = tuple({form: None for secret in secrets if secret for form in (secret, repr(secret)[1:-1])})
         self._session: Optional[requests.Session] = None
         self._lock = threading.Lock()
         #: Replaced in tests to observe backoff without waiting.

@@ -129,6 +129,24 @@ def test_missing_key_raises_before_any_request():
     assert len(responses.calls) == 0
 
 
+@pytest.mark.parametrize("bad", ["r8_abc\ndef", "r8_abc def", "r8_abc\x00", "r8_abc\u2019s"])
+def test_a_key_no_header_can_carry_is_refused_without_being_shown(bad, monkeypatch):
+    with pytest.raises(InvalidArgumentError) as caught:
+        Replicate(api_key=bad, base_url=BASE)
+    assert "r8_abc" not in str(caught.value) and "copy it again" in str(caught.value)
+    if "\x00" in bad:
+        return  # no environment variable can hold a NUL
+    monkeypatch.setenv("REPLICATE_API_TOKEN", bad)
+    with pytest.raises(InvalidArgumentError) as caught:
+        Replicate(base_url=BASE)
+    assert "REPLICATE_API_TOKEN" in str(caught.value) and "r8_abc" not in str(caught.value)
+
+
+def test_surrounding_whitespace_of_a_key_is_dropped(monkeypatch):
+    monkeypatch.setenv("REPLICATE_API_TOKEN", f"  {SECRET}\n")  # as read from a file
+    assert Replicate(base_url=BASE)._api_key == SECRET
+
+
 def test_repr_and_pickles_never_show_the_key():
     provider = Replicate(api_key=SECRET, base_url=BASE)
     assert SECRET not in repr(provider) and "api_key=<set>" in repr(provider)

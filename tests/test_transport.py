@@ -235,6 +235,13 @@ def test_secrets_are_masked_in_error_messages():
     assert secret not in str(caught.value) and "***" in str(caught.value)
 
 
+def test_secrets_are_masked_in_their_escaped_form_too():
+    secret = "r8_line\nbreak"
+    transport = make_transport(secrets=(secret,))
+    assert transport.redact(f"header value {secret!r} refused") == "header value '***' refused"
+    assert transport.redact(f"raw {secret}") == "raw ***"
+
+
 def test_connection_refused_on_a_real_port_is_retried_for_create_then_raised():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

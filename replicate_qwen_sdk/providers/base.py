@@ -133,12 +133,23 @@ class Provider(abc.ABC):
 
     @staticmethod
     def _credential(value: Optional[str], variable: str, name: str) -> Optional[str]:
-        """``value``, else the environment ``variable``; stripped, ``None`` when empty."""
+        """``value``, else the environment ``variable``; stripped, ``None`` when empty.
+
+        A token with a space, line break, control or non-ASCII character
+        inside cannot be sent in a header (and the HTTP library would quote
+        it in its error), so it is refused here, without being shown.
+        """
         if value is None:
             value = os.environ.get(variable)
         if value is not None and not isinstance(value, str):
             raise InvalidArgumentError(f"{name} must be a string, got {type(value).__name__}.")
-        return (value or "").strip() or None
+        token = (value or "").strip() or None
+        if token is not None and not (token.isascii() and token.isprintable() and " " not in token):
+            raise InvalidArgumentError(
+                f"{name} (or {variable}) contains a space, line break or other character no token has; "
+                "copy it again (the value is not shown here)."
+            )
+        return token
 
     def _connect(
         self, *, timeout: TimeoutLike, max_retries: int, proxy: Optional[str], pool_size: int, secret: Optional[str]
