@@ -65,7 +65,8 @@ class EventStream:
         is ``None`` when the event gave none, ``retry`` is the stream's."""
         for batch in self.batches():
             for name, event_id, data in batch:
-                yield Event(event_id or None, name or "message", data, self.retry)
+                # sseclient-py's own stub leaves out Event.__init__ (id, event, data, retry).
+                yield Event(id=event_id or None, event=name or "message", data=data, retry=self.retry)  # type: ignore[call-arg]
 
     def batches(self) -> Iterator[List[Tuple[str, str, str]]]:
         """For each network chunk, the events it completed, as

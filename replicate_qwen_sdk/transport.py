@@ -16,7 +16,9 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 from urllib.parse import urlsplit
-from urllib.request import getproxies_environment, proxy_bypass_environment
+
+# proxy_bypass_environment is in every CPython 3 but not in typeshed.
+from urllib.request import getproxies_environment, proxy_bypass_environment  # type: ignore[attr-defined]
 
 import requests
 from requests.adapters import HTTPAdapter

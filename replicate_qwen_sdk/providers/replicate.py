@@ -137,7 +137,7 @@ class Replicate(Provider):
 
     # -- the call ------------------------------------------------------------
 
-    def stream(
+    def stream(  # type: ignore[override]  # named options only: a misspelt one is a TypeError
         self,
         model: Optional[str],
         messages: Messages,

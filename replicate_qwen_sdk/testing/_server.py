@@ -88,7 +88,7 @@ class RequestHandler:
         self.path = path
         self.headers = headers
         self.body = body
-        self.close_connection = headers.get("Connection", "").lower() == "close"
+        self.close_connection = (headers.get("Connection") or "").lower() == "close"
         self._writer = writer
 
     def read_json(self) -> Any:
@@ -197,7 +197,7 @@ class LoopbackServer:
     def __init__(self, port: int = 0) -> None:
         self._port = port
         self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._server: Optional[asyncio.AbstractServer] = None
+        self._server: Optional[asyncio.Server] = None
         self._thread: Optional[threading.Thread] = None
         self._lock = threading.Lock()
         self._faults: Dict[str, List[Fault]] = {}

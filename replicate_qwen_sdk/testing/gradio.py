@@ -144,7 +144,7 @@ def _history_is_valid(history: Any) -> bool:
 
 
 class _GradioHandler(RequestHandler):
-    owner: GradioEmulator  # type: ignore[assignment]
+    owner: GradioEmulator
 
     def _route(self) -> str:
         path = urlsplit(self.path).path

@@ -191,7 +191,7 @@ _UNAUTHENTICATED = {
 
 
 class _ReplicateHandler(RequestHandler):
-    owner: ReplicateEmulator  # type: ignore[assignment]
+    owner: ReplicateEmulator
 
     async def do_POST(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -223,7 +223,7 @@ class _ReplicateHandler(RequestHandler):
         await action(body, match)
 
     def _authorized(self) -> bool:
-        header = self.headers.get("Authorization", "")
+        header = self.headers.get("Authorization") or ""
         scheme, _, token = header.partition(" ")
         if scheme not in ("Bearer", "Token") or not token:
             return False
