@@ -235,6 +235,18 @@ def test_secrets_are_masked_in_error_messages():
     assert secret not in str(caught.value) and "***" in str(caught.value)
 
 
+def test_a_malformed_proxy_is_refused_without_echoing_its_password():
+    with pytest.raises(InvalidArgumentError) as caught:
+        make_transport(proxy="user:hunter2@proxy.internal:3128")
+    assert "hunter2" not in str(caught.value) and "http://host:3128" in str(caught.value)
+
+
+def test_a_proxy_password_is_masked_like_any_secret(monkeypatch):
+    assert make_transport(proxy="http://user:hunter2@127.0.0.1:9").redact("at hunter2") == "at ***"
+    monkeypatch.setenv("HTTPS_PROXY", "http://user:s3cr3t@127.0.0.1:9")
+    assert make_transport().redact("at s3cr3t") == "at ***"
+
+
 def test_secrets_are_masked_in_their_escaped_form_too():
     secret = "r8_line\nbreak"
     transport = make_transport(secrets=(secret,))
