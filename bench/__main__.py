@@ -57,12 +57,12 @@ def replicate_rows(tokens: int, runs: int) -> List[Row]:
 
 def gradio_rows(sizes: Tuple[int, int], runs: int) -> List[Row]:
     try:
-        results = gradio_stream.run(sizes, runs)
+        results, growth = gradio_stream.run(sizes, runs)
     except (ImportError, RuntimeError) as exc:
         return [("Gradio stream", "-", "-", f"not run: {exc}", "-", "-", "-")]
     rows: List[Row] = []
     for size in sizes:
-        m = results[str(size)]
+        m = results[size]
         label = f"Gradio 6 app, {size:,}-update answer, CPU"
         measured, met = _ratio(m["sdk"] / m["floor"], 1.5)
         rows.append((label, _s(m["sdk"]), _s(m["floor"]), "-", f"sdk/floor {measured}", "<= 1.50x", met))
@@ -70,7 +70,6 @@ def gradio_rows(sizes: Tuple[int, int], runs: int) -> List[Row]:
         measured, met = _ratio(m["sdk"] / peer if peer else None, 0.35)
         rows.append((label, _s(m["sdk"]), "-", f"gradio_client {_s(peer)}", f"sdk/peer {measured}", "<= 0.35x", met))
     small, large = sizes
-    growth = results["growth"]
     target = 2.2 * large / small / 2
     measured, met = _ratio(growth["sdk"], target)
     peer_growth = growth["gradio_client"]

@@ -16,7 +16,7 @@ import json
 import statistics
 import time
 import uuid
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import requests
 
@@ -95,10 +95,10 @@ def available_clients() -> Dict[str, Optional[Callable[[str, int], str]]]:
     return clients
 
 
-def run(sizes=(3000, 6000), runs: int = 3) -> Dict[str, Dict[str, Optional[float]]]:
+def run(sizes=(3000, 6000), runs: int = 3) -> Tuple[Dict[int, Dict[str, Optional[float]]], Dict[str, Optional[float]]]:
     """Median client CPU seconds per answer size and client (None: not
-    installed), and under ``"growth"`` each client's median over rounds of
-    its own larger/smaller ratio. Within a round every client runs both
+    installed), and each client's median over rounds of its own
+    larger/smaller ratio. Within a round every client runs both
     sizes; the order of the sizes alternates from round to round, so drift
     in the machine's speed does not pass for growth."""
     from .servers import gradio_apps
@@ -119,11 +119,11 @@ def run(sizes=(3000, 6000), runs: int = 3) -> Dict[str, Dict[str, Optional[float
                     results[size][name].append(time.process_time() - started)
                     if text.strip() != expected_text(size):
                         raise AssertionError(f"{name} returned wrong text for {size} words")
-    medians: Dict[str, Dict[str, Optional[float]]] = {
-        str(size): {name: (statistics.median(values) if values else None) for name, values in by_client.items()}
+    medians = {
+        size: {name: (statistics.median(values) if values else None) for name, values in by_client.items()}
         for size, by_client in results.items()
     }
-    medians["growth"] = {
+    growth = {
         name: (
             statistics.median(big / little for big, little in zip(results[large][name], results[small][name]))
             if results[small][name]
@@ -131,4 +131,4 @@ def run(sizes=(3000, 6000), runs: int = 3) -> Dict[str, Dict[str, Optional[float
         )
         for name in clients
     }
-    return medians
+    return medians, growth
