@@ -6,7 +6,7 @@ import abc
 import logging
 import threading
 import time
-from typing import Callable, Iterator, List, NamedTuple, NoReturn, Optional
+from typing import Callable, Iterator, List, NamedTuple, NoReturn, Optional, Tuple
 
 from .errors import SDKError
 
@@ -20,6 +20,11 @@ class StreamSource(abc.ABC):
 
     #: The server-side id of the run (prediction id, Gradio event id).
     id: Optional[str] = None
+    #: The answer's final text when it differs from the chunks handed on
+    #: (the server rewrote text already streamed), else ``None``.
+    final_text: Optional[str] = None
+    #: Standard parameters the server had no input for, dropped from the call.
+    ignored_parameters: Tuple[str, ...] = ()
 
     @abc.abstractmethod
     def chunks(self, delivered: List[str]) -> Iterator[str]:
@@ -89,7 +94,11 @@ class TextStream(Iterator[str]):
 
     @property
     def text(self) -> str:
-        """All text received so far."""
+        """All text received so far; once finished, the whole answer (see
+        :attr:`rewritten`)."""
+        final = self._source.final_text
+        if final is not None and self._finished:
+            return final
         parts = self._parts
         if self._text_cache_parts != len(parts):
             self._text_cache_parts = len(parts)
@@ -108,6 +117,19 @@ class TextStream(Iterator[str]):
             chunks=len(self._parts),
             characters=len(self.text),
         )
+
+    @property
+    def rewritten(self) -> bool:
+        """True if the server rewrote text it had already streamed in a way
+        the SDK could not follow: the chunks stopped there, and :attr:`text`
+        holds the server's final answer, not their concatenation."""
+        return self._source.final_text is not None
+
+    @property
+    def ignored_parameters(self) -> Tuple[str, ...]:
+        """Standard parameters (``max_tokens``, ``temperature``, ...) that the
+        server has no input for and that were left out of the call."""
+        return self._source.ignored_parameters
 
     @property
     def finished(self) -> bool:

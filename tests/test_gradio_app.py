@@ -361,7 +361,7 @@ def test_sse_v1_full_values_every_update_and_every_message_type():
         {"role": "user", "content": "q"},
     ]
     with GradioSpace(URL).stream(None, chat) as text_stream:
-        assert list(text_stream) == ["An", " [0, 1]", "\n{}", " end"]
+        assert list(text_stream) == ["An", " [0, 1]", "\n{} end"]  # later lines wait for the end (Chatbot)
 
 
 @responses.activate
@@ -508,4 +508,4 @@ def test_whatever_an_app_sends_fails_only_with_typed_errors(seed):
         text = stream.read()
     except SDKError:
         return
-    assert isinstance(text, str) and text.startswith("start")
+    assert isinstance(text, str) and (stream.rewritten or text.startswith("start"))

@@ -9,6 +9,13 @@ is handed on without touching the rest of the values, and the string is
 only joined up when some other edit needs it. So each update costs time in
 proportion to its own size, not to the length of the answer.
 
+What the values show is the app's rendering of the answer (see
+:mod:`.rendering`): text that the rendering may still change is held back
+until it is final, so what is handed on is never taken back. If the app
+rewrites text already handed on in a way no known rendering explains, the
+tracker stops handing text on (``diverged``); the final value then says
+what the answer is.
+
 Gradio's own ``diff`` mis-numbers deletes when a list loses more than one
 item (nested lists included): its clients then rebuild a wrong value, or
 fail. An edit list with two deletes or more, or one that does not apply, is
@@ -23,6 +30,7 @@ import logging
 from typing import Any, List, Optional, Tuple
 
 from ...errors import ResponseError
+from .rendering import Rendering, Verbatim
 
 __all__ = ["AnswerTracker"]
 
@@ -39,13 +47,26 @@ class AnswerTracker:
         message after ``history_length`` entries) or ``"text"`` (the output is
         the answer string).
     :param delivered: the consumer's record of chunks already yielded.
+    :param rendering: what the output component does to the text.
     """
 
-    def __init__(self, output_index: int, kind: str, history_length: int, delivered: List[str]) -> None:
+    def __init__(
+        self,
+        output_index: int,
+        kind: str,
+        history_length: int,
+        delivered: List[str],
+        rendering: Optional[Rendering] = None,
+    ) -> None:
         self._index = output_index
         self._kind = kind
         self._history_length = history_length
         self._delivered = delivered
+        self._rendering = rendering or Verbatim()
+        #: Text shown beyond what was handed on, not yet final.
+        self._held: List[str] = []
+        #: True once the app rewrote text already handed on.
+        self.diverged = False
         self._values: Optional[List[Any]] = None
         #: False after an edit list that could not be trusted, until the next full value.
         self.in_sync = False
@@ -92,7 +113,7 @@ class AnswerTracker:
             return self._lose_track(f"a diff that does not apply to its outputs ({exc!r})")
         if structural:
             return self._relocate()
-        return "".join(fast)
+        return self._release(fast)
 
     # -- internals -------------------------------------------------------------
 
@@ -141,18 +162,40 @@ class AnswerTracker:
 
     def _relocate(self) -> str:
         """Find the answer again after a structural change; return what is
-        new since the last delivered chunk."""
+        newly final beyond the delivered chunks."""
         self._flush()
         text, self._answer_path = self._locate()
+        if self.diverged:
+            self._answer_path = None
+            return ""
         delivered = "".join(self._delivered)
         if text.startswith(delivered):
-            return text[len(delivered) :]
-        # The app rewrote text already streamed; nothing can be taken back,
-        # so wait (the final value is checked by the caller), and leave the
-        # fast path: its appends would extend the wrong text.
+            self._held = [text[len(delivered) :]]
+            return self._release(())
+        # The app rewrote text already handed on, and no known rendering
+        # explains it: nothing can be taken back, so stop handing text on
+        # (the final value decides), and leave the fast path.
         logger.debug("the answer no longer extends the text streamed so far; holding back")
+        self.diverged = True
+        self._held = []
         self._answer_path = None
         return ""
+
+    def _release(self, appended: Any) -> str:
+        """Add ``appended`` pieces to the held text; return the part of it
+        that is now final."""
+        rendering = self._rendering
+        held = self._held
+        held.extend(appended)
+        if rendering.closed or not held:
+            return ""
+        text = held[0] if len(held) == 1 else "".join(held)
+        settled = rendering.settled(text, at_start=not self._delivered)
+        if settled == len(text):
+            self._held = []
+            return text
+        self._held = [text[settled:]]
+        return text[:settled]
 
     def text(self) -> str:
         """The answer as the values hold it now."""
