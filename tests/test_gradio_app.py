@@ -509,3 +509,120 @@ def test_whatever_an_app_sends_fails_only_with_typed_errors(seed):
     except SDKError:
         return
     assert isinstance(text, str) and (stream.rewritten or text.startswith("start"))
+
+
+# -- one parameter vocabulary, system prompts in the chat, custom chatbots ------------
+
+
+def test_standard_parameters_without_an_input_are_left_out_unless_strict():
+    app = parse_config(qwen4_config())
+    endpoint = app.endpoint("model_chat")
+    inputs = app.build_inputs  # strict: the one-step helper refuses, naming what there is
+    with pytest.raises(InvalidArgumentError) as caught:
+        inputs(endpoint, "q", [], None, {"max_tokens": 256})
+    assert "max_tokens" in str(caught.value) and "strict" in str(caught.value)
+    from replicate_qwen_sdk.providers.gradio.browser import ChatValues
+
+    values = ChatValues(app, (endpoint,), "q", [], None, {"max_tokens": 256, "temperature": 0.2, "stop": "x"})
+    assert values.ignored == ("max_tokens", "stop", "temperature")
+    assert values.inputs_for(endpoint) == ["q", [], "You are a helpful assistant."]
+
+
+def test_an_unknown_parameter_lists_only_parameter_inputs():
+    app = parse_config(qwen4_config())
+    with pytest.raises(InvalidArgumentError) as caught:
+        app.build_inputs(app.endpoint("model_chat"), "q", [], None, {"colour": "red"})
+    message = str(caught.value)
+    assert "colour" in message and "Qwen2-72B-Instruct" not in message  # the chatbot's label is no parameter
+
+
+def test_a_messages_chatbot_without_a_system_input_carries_the_system_prompt():
+    config = qwen4_config()
+    chatbot = next(c for c in config["components"] if c["type"] == "chatbot")
+    chatbot["props"]["type"] = "messages"
+    model_chat = next(d for d in config["dependencies"] if d.get("api_name") == "model_chat")
+    model_chat["inputs"] = model_chat["inputs"][:2]  # no hidden system box
+    app = parse_config(config)
+    inputs = app.build_inputs(app.endpoint("model_chat"), "q", [Message("user", "a")], "Be brief.", {})
+    assert inputs.data == ["q", [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "a"}]]
+    assert inputs.history_length == 2
+
+
+def test_a_custom_chatbot_is_the_chat_and_takes_pairs_of_text_dicts():
+    config = qwen4_config()
+    for component in config["components"]:
+        if component["type"] == "chatbot":
+            component["type"] = "modelscopechatbot"
+    app = parse_config(config)
+    endpoint = app.endpoint(None)
+    assert endpoint.api_name == "model_chat" and app.answer_location(endpoint) == (1, "chat")
+    inputs = app.build_inputs(endpoint, "q", [Message("user", "a"), Message("assistant", "b")], None, {})
+    assert inputs.data[1] == [[{"text": "a"}, {"text": "b"}]]
+    delivered = []
+    answer = AnswerTracker(1, "chat", 1, delivered)
+    delivered.append(answer.full(["", [[{"text": "a"}, {"text": "b"}], [{"text": "q"}, {"text": "Hel"}]], "s"]))
+    delivered.append(answer.diff([[], [["append", [1, 1, "text"], "lo"]], []]))
+    assert delivered == ["Hel", "lo"]
+
+
+def test_a_text_box_that_is_also_an_input_is_not_taken_for_the_answer():
+    config = qwen4_config()
+    for component in config["components"]:
+        if component["type"] == "chatbot":
+            component["type"] = "unknowncomponent"
+    app = parse_config(config)
+    model_chat = app.endpoint("model_chat")
+    # Output 0 is the message box being cleared; the next text output is taken.
+    assert app.answer_location(model_chat) == (2, "text")
+    model_chat = model_chat._replace(outputs=model_chat.outputs[:2])
+    with pytest.raises(ModelNotFoundError) as caught:
+        app.answer_location(model_chat)
+    assert "/model_chat" in str(caught.value) and "textbox 'Input'" in str(caught.value)
+
+
+def test_a_step_is_reached_by_fn_index_with_the_chain_before_it():
+    config = json.loads((DATA / "chat_interface.config.json").read_text())
+    app = parse_config(config)
+    assert [step.fn_index for step in app.route(fn_index=2)] == [0, 1, 2]
+    assert [step.fn_index for step in app.route(with_history=True)] == [0, 1, 2]
+    assert [step.fn_index for step in app.route()] == [18]  # the public /chat, when no history needs the chain
+    with pytest.raises(ModelNotFoundError) as caught:
+        app.route(fn_index=99)
+    assert "fn_index 99" in str(caught.value)
+    with pytest.raises(InvalidArgumentError):
+        GradioSpace(URL, fn_index=-1)
+
+
+@responses.activate
+def test_a_space_that_needs_a_signed_in_user_says_so_in_sentences():
+    mine = "d" * 32
+    error = {"error": "This action requires a logged in user. Please sign in and retry.", "visible": True}
+    responses.get(f"{URL}/config", json=qwen4_config())
+    responses.post(f"{URL}/queue/join", json={"event_id": mine})
+    responses.get(
+        f"{URL}/queue/data",
+        content_type="text/event-stream",
+        body=_sse({"msg": "process_completed", "event_id": mine, "success": False, "output": error}),
+    )
+    with pytest.raises(AuthenticationError) as caught:
+        GradioSpace(URL, hf_token="hf_not_a_login_0123456789").complete(None, "q")
+    message = str(caught.value)
+    assert "cannot sign in" in message and "hf_token does not replace" in message
+    assert message.endswith(".") and ".." not in message and "hf_not_a_login" not in message
+
+
+@responses.activate
+def test_app_errors_end_as_one_sentence():
+    mine = "d" * 32
+    responses.get(f"{URL}/config", json=qwen4_config())
+    responses.post(f"{URL}/queue/join", json={"event_id": mine})
+    responses.get(
+        f"{URL}/queue/data",
+        content_type="text/event-stream",
+        body=_sse({"msg": "process_completed", "event_id": mine, "success": False, "output": {"error": "'Too long.'"}}),
+    )
+    from replicate_qwen_sdk import PredictionError
+
+    with pytest.raises(PredictionError) as caught:
+        GradioSpace(URL).complete(None, "q")
+    assert str(caught.value) == "The app failed: Too long."

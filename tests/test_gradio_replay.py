@@ -14,7 +14,6 @@ import pytest
 from replicate_qwen_sdk import (
     APIConnectionError,
     GradioSpace,
-    InvalidArgumentError,
     PredictionError,
     Qwen_Qwen_2_72B,
     ResponseError,
@@ -54,6 +53,8 @@ class _ReplayHandler(RequestHandler):
             return await self.send_json(200, {"event_id": event_id})
         if path == "/cancel":
             return await self.send_json(200, {"success": True})
+        if path == "/run/predict" and body["fn_index"] in self.owner.predictions:
+            return await self.send_json(200, {"data": self.owner.predictions[body["fn_index"]], "is_generating": False})
         await self.send_json(404, {"detail": "Not Found"})
 
     async def _replay(self, payload: bytes):
@@ -76,6 +77,7 @@ class ReplayServer(LoopbackServer):
         super().__init__()
         self.config = recorded(config_file)
         self.scripts = {}
+        self.predictions = {}
         self.streams = {}
         self.unknown_session = (DATA / "unknown_session.sse").read_bytes()
         self.cut_after = None
@@ -205,15 +207,49 @@ def test_chat_interface_on_gradio_4():
         join = server.joins()[0]
         assert join["fn_index"] == 18 and join["trigger_id"] == 11
         assert join["data"] == ["Hello bot", None]  # a State input: the server keeps the value
-        # Its history lives in server-side state that no step lets a client
-        # set, so earlier messages cannot be sent: said, not dropped.
-        with pytest.raises(InvalidArgumentError) as caught:
-            provider.stream(
-                None,
-                [
-                    {"role": "user", "content": "hi"},
-                    {"role": "assistant", "content": "hello"},
-                    {"role": "user", "content": "Hello bot"},
-                ],
-            )
-        assert "earlier messages" in str(caught.value)
+
+
+def test_chat_interface_on_gradio_4_takes_history_through_its_own_chain():
+    """Its history lives in session state, filled by the page's own chain:
+    save the message, show it in the Chatbot, then generate from the
+    Chatbot's value. With earlier messages, the SDK runs that chain in one
+    session, with the values a browser would pass."""
+    history = [["hi", "hello"]]
+    shown = history + [["Hello bot", None]]
+    event = "e" * 32
+    stream = b"".join(
+        b"data: " + json.dumps(message).encode() + b"\n\n"
+        for message in [
+            {"msg": "process_starts", "event_id": event},
+            {"msg": "process_generating", "event_id": event, "output": {"data": [history + [["Hello bot", "echo"]]]}},
+            {"msg": "process_generating", "event_id": event, "output": {"data": [[["append", [1, 1], ": 2 turns"]]]}},
+            {
+                "msg": "process_completed",
+                "event_id": event,
+                "success": True,
+                "output": {"data": [history + [["Hello bot", "echo: 2 turns"]]]},
+            },
+            {"msg": "close_stream", "event_id": None},
+        ]
+    )
+    with ReplayServer("chat_interface.config.json") as server:
+        server.predictions = {0: ["", None], 1: [shown]}
+        server.scripts[2] = (event, stream)
+        text = GradioSpace(server.url).complete(
+            None,
+            [
+                {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "hello"},
+                {"role": "user", "content": "Hello bot"},
+            ],
+        )
+        assert text == "echo: 2 turns"
+        steps = [(r.route, r.body) for r in server.requests if r.method == "POST"]
+        sessions = {body["session_hash"] for _, body in steps}
+        assert len(sessions) == 1  # one browser session for the whole chain
+        assert [(route, body["fn_index"], body["data"]) for route, body in steps] == [
+            ("/run/predict", 0, ["Hello bot"]),
+            ("/run/predict", 1, [None, history]),
+            ("/queue/join", 2, [None, shown]),
+        ]
+        assert all(body["trigger_id"] == 8 for _, body in steps)  # the message box's submit

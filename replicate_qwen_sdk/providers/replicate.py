@@ -149,6 +149,7 @@ class Replicate(Provider):
         top_k: Optional[int] = None,
         stop: Union[str, Sequence[str], None] = None,
         extra_data: Optional[Mapping[str, Any]] = None,
+        strict: bool = False,
     ) -> TextStream:
         """Create a prediction and return a :class:`TextStream` of its output.
 
@@ -165,6 +166,9 @@ class Replicate(Provider):
             become ``system_prompt`` unless one is given.
         :param stop: a stop sequence or a list of them (sent comma-joined).
         :param extra_data: more model inputs, merged last (they win).
+        :param strict: accepted for the same call shape as the Gradio
+            provider; every standard parameter is a Replicate input, so none
+            is ever left out.
         :raises SDKError: a typed error for every failure.
         """
         started = time.monotonic()

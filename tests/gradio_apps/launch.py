@@ -12,8 +12,10 @@ SERVE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "serve.py")
 
 
 @contextmanager
-def running_apps(start_timeout: float = 300.0):
-    """Yield ``{"qwen": url, "chat": url, "busy": url}`` while the apps run.
+def running_apps(start_timeout: float = 300.0, *, script: str = SERVE, args=(), python: str = sys.executable):
+    """Yield the JSON line a serve script prints (``{"qwen": url, "chat":
+    url, "busy": url}`` for serve.py) while the apps run, under ``python``
+    (a virtual environment with another Gradio, for instance).
 
     Importing gradio can take a minute on a busy machine, hence the long
     start timeout. The child's stderr goes to a file, so a chatty server
@@ -21,7 +23,7 @@ def running_apps(start_timeout: float = 300.0):
     """
     errors = tempfile.TemporaryFile(mode="w+")
     process = subprocess.Popen(
-        [sys.executable, SERVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True
+        [python, script, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True
     )
     first_line = {}
     reader = threading.Thread(target=lambda: first_line.setdefault("urls", process.stdout.readline()), daemon=True)

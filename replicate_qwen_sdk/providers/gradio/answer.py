@@ -59,7 +59,7 @@ class AnswerTracker:
         rendering: Optional[Rendering] = None,
     ) -> None:
         self._index = output_index
-        self._kind = kind
+        self.kind = kind
         self._history_length = history_length
         self._delivered = delivered
         self._rendering = rendering or Verbatim()
@@ -205,15 +205,17 @@ class AnswerTracker:
     def _locate(self) -> Tuple[str, Optional[Path]]:
         value = self._values[self._index] if self._values and self._index < len(self._values) else None
         base: Path = (self._index,)
-        if self._kind == "text":
+        if self.kind == "text":
             return (value, base) if isinstance(value, str) else ("" if value is None else str(value), None)
         if not isinstance(value, list) or len(value) <= self._history_length:
             return "", None
         position = len(value) - 1
         last = value[position]
-        if isinstance(last, list):  # tuples: [user, assistant]
+        if isinstance(last, list):  # pairs: [user, assistant]
             reply = last[1] if len(last) > 1 else None
-            return (reply, (*base, position, 1)) if isinstance(reply, str) else ("", None)
+            if isinstance(reply, str):
+                return reply, (*base, position, 1)
+            return _text_entries(reply, (*base, position, 1))
         if not isinstance(last, dict) or last.get("role") != "assistant":
             return "", None
         content = last.get("content")
@@ -228,6 +230,18 @@ class AnswerTracker:
             if texts:
                 return "".join(text for _, text in texts), (*base, position, "content", texts[-1][0], "text")
         return "", None
+
+
+def _text_entries(reply: Any, path: Path) -> Tuple[str, Optional[Path]]:
+    """A custom chatbot's reply: ``{"text": ...}``, or a list of them."""
+    if isinstance(reply, dict):
+        text = reply.get("text")
+        return (text, (*path, "text")) if isinstance(text, str) else ("", None)
+    if isinstance(reply, list):
+        texts = [(i, m["text"]) for i, m in enumerate(reply) if isinstance(m, dict) and isinstance(m.get("text"), str)]
+        if texts:
+            return "".join(text for _, text in texts), (*path, texts[-1][0], "text")
+    return "", None
 
 
 def _trustworthy(edits: Any) -> bool:

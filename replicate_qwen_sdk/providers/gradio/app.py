@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-from ...errors import InvalidArgumentError, ModelNotFoundError, ResponseError
+from ...errors import ModelNotFoundError, ResponseError
 from ...messages import Message
 
 __all__ = ["App", "ChatFormat", "Endpoint", "Inputs", "parse_config"]
@@ -18,6 +18,16 @@ DIFF_PROTOCOLS = ("sse_v2", "sse_v2.1", "sse_v3")
 
 _TEXT_INPUTS = ("textbox", "multimodaltextbox")
 _TEXT_OUTPUTS = ("textbox", "json", "markdown", "html", "code")
+_PARAMETER_INPUTS = (
+    "slider",
+    "number",
+    "dropdown",
+    "radio",
+    "checkbox",
+    "checkboxgroup",
+    "textbox",
+    "colorpicker",
+)
 
 
 class ChatFormat:
@@ -26,6 +36,7 @@ class ChatFormat:
     TUPLES = "tuples"  # [[user, assistant], ...]            Gradio <= 5 default
     MESSAGES = "messages"  # [{"role", "content": str}, ...]   Gradio 4/5, type="messages"
     PARTS = "parts"  # [{"role", "content": [{"type": "text", "text"}]}]   Gradio 6
+    PAIRS_OF_DICTS = "pairs of dicts"  # [[{"text"}, {"text"}], ...]   custom chatbots (modelscope_studio)
 
 
 class Component(NamedTuple):
@@ -42,9 +53,23 @@ class Component(NamedTuple):
     def visible(self) -> bool:
         return self.props.get("visible", True) is not False
 
+    @property
+    def is_chat(self) -> bool:
+        """Gradio's Chatbot or a custom one (``modelscopechatbot``, ...)."""
+        return self.type.endswith("chatbot")
+
+    @property
+    def is_state(self) -> bool:
+        return self.type == "state"
+
+    @property
+    def is_parameter(self) -> bool:
+        """An input a caller sets by keyword (a slider, a dropdown, ...)."""
+        return self.type in _PARAMETER_INPUTS
+
 
 class Endpoint(NamedTuple):
-    """One event listener of the app, callable through the queue."""
+    """One event listener (a "dependency") of the app."""
 
     fn_index: int
     api_name: Optional[str]
@@ -53,6 +78,12 @@ class Endpoint(NamedTuple):
     outputs: Tuple[Component, ...]
     public: bool
     queued: bool
+    #: The step this one runs after (``.then()`` / ``.success()``), if any.
+    trigger_after: Optional[int] = None
+    #: The event that starts it ("submit", "click", "then", ...).
+    event: Optional[str] = None
+    #: False for a step that runs only in the browser (JavaScript).
+    backend: bool = True
 
     @property
     def route(self) -> str:
@@ -82,6 +113,8 @@ class App(NamedTuple):
     components: Mapping[int, Component]
     #: Steps that copy a Chatbot's value into session state (see _is_chat_state_sync).
     sync_steps: Tuple[Endpoint, ...] = ()
+    #: True when the app has a Hugging Face login button.
+    needs_login: bool = False
 
     @property
     def sends_diffs(self) -> bool:
@@ -90,26 +123,36 @@ class App(NamedTuple):
     def public_names(self) -> List[str]:
         return [f"/{e.api_name}" for e in self.endpoints if e.public and e.api_name]
 
-    def endpoint(self, api_name: Optional[str], preferred: Optional[str] = None) -> Endpoint:
-        """The endpoint called ``api_name``, else the best chat endpoint.
+    def _listing(self) -> str:
+        return ", ".join(self.public_names()) or "none"
 
-        :raises ModelNotFoundError: naming ``api_name`` and listing the
+    def endpoint(
+        self, api_name: Optional[str], preferred: Optional[str] = None, *, fn_index: Optional[int] = None
+    ) -> Endpoint:
+        """The endpoint called ``api_name`` (or numbered ``fn_index``), else
+        the best public chat endpoint.
+
+        :raises ModelNotFoundError: naming what was asked and listing the
             endpoints the app has.
         """
+        if fn_index is not None:
+            for endpoint in self.endpoints:
+                if endpoint.fn_index == fn_index:
+                    return endpoint
+            raise ModelNotFoundError(
+                f"The app has no step with fn_index {fn_index} (it has {len(self.endpoints)}: "
+                f"0 to {len(self.endpoints) - 1}). Its named endpoints: {self._listing()}."
+            )
         if api_name is not None:
             wanted = api_name.lstrip("/")
             for endpoint in self.endpoints:
                 if endpoint.api_name == wanted:
                     return endpoint
             raise ModelNotFoundError(
-                f"The app has no endpoint {'/' + wanted!r}. Its endpoints: "
-                f"{', '.join(self.public_names()) or 'none'}. Pass one of them as api_name=."
+                f"The app has no endpoint {'/' + wanted!r}. Its endpoints: {self._listing()}. "
+                "Pass one of them as api_name=, or a step's number as fn_index=."
             )
-        candidates = [
-            e
-            for e in self.endpoints
-            if e.public and e.queued and _chat_output(e) is not None and any(c.type in _TEXT_INPUTS for c in e.inputs)
-        ]
+        candidates = [e for e in self.endpoints if e.public and e.queued and self._chats(e)]
         if preferred is not None:
             for endpoint in candidates:
                 if endpoint.api_name == preferred:
@@ -119,16 +162,94 @@ class App(NamedTuple):
         if not candidates:
             raise ModelNotFoundError(
                 "The app has no endpoint that takes a text message and returns text or a chat. "
-                f"Its endpoints: {', '.join(self.public_names()) or 'none'}. Pass one as api_name=."
+                f"Its endpoints: {self._listing()}. Pass one as api_name=, or a step's number as fn_index=."
             )
         return candidates[0]
+
+    def route(
+        self,
+        api_name: Optional[str] = None,
+        preferred: Optional[str] = None,
+        *,
+        fn_index: Optional[int] = None,
+        with_history: bool = False,
+    ) -> Tuple[Endpoint, ...]:
+        """The steps to run, in order, the last one streaming the answer.
+
+        A step wired after others (``.then()``) comes with the chain that
+        leads to it, as a browser runs it. Without ``api_name`` or
+        ``fn_index``: the app's public chat endpoint, unless it cannot take
+        earlier messages and the chain behind the app's own chat box can;
+        an app whose chat steps are all hidden is reached through that chain.
+        """
+        if api_name is not None or fn_index is not None:
+            return self.chain(self.endpoint(api_name, fn_index=fn_index))
+        ui = self._ui_chats()
+        try:
+            best = self.endpoint(None, preferred)
+        except ModelNotFoundError:
+            if not ui:
+                raise
+            return self.chain(ui[0])
+        if ui and with_history and not self._takes_history(best):
+            return self.chain(ui[0])
+        return self.chain(best)
+
+    def chain(self, target: Endpoint) -> Tuple[Endpoint, ...]:
+        """``target`` and the steps that run before it, first step first."""
+        by_index = {e.fn_index: e for e in self.endpoints}
+        steps = [target]
+        while steps[0].trigger_after is not None and steps[0].trigger_after in by_index:
+            parent = by_index[steps[0].trigger_after]
+            if parent in steps:
+                break  # a cycle in a malformed config
+            steps.insert(0, parent)
+        return tuple(steps)
+
+    def _chats(self, endpoint: Endpoint) -> bool:
+        return _chat_output(endpoint) is not None and any(c.type in _TEXT_INPUTS for c in endpoint.inputs)
+
+    def _ui_chats(self) -> List[Endpoint]:
+        """Steps that answer in a chat and are reached from a text box the
+        way a browser reaches them, best first."""
+        found = []
+        for endpoint in self.endpoints:
+            location = _chat_output(endpoint)
+            if endpoint.trigger_after is None or not endpoint.backend or not endpoint.queued or location is None:
+                continue
+            steps = self.chain(endpoint)
+            root = steps[0]
+            if root.event not in ("submit", "click") or not any(
+                c.type in _TEXT_INPUTS for step in steps for c in step.inputs
+            ):
+                continue
+            root_is_text = self.components.get(root.trigger_id or -1, _UNKNOWN).type in _TEXT_INPUTS
+            found.append(((location[1] != "chat", not root_is_text, endpoint.fn_index), endpoint))
+        return [endpoint for _, endpoint in sorted(found, key=lambda item: item[0])]
+
+    def _takes_history(self, endpoint: Endpoint) -> bool:
+        return any(c.is_chat for c in endpoint.inputs) or any(
+            c.is_state and self.sync_step_for(c.id) is not None for c in endpoint.inputs
+        )
 
     def answer_location(self, endpoint: Endpoint) -> Tuple[int, str]:
         """(output index, "chat" or "text") where the endpoint's answer is."""
         location = _chat_output(endpoint)
         if location is None:
-            raise ModelNotFoundError(f"Endpoint {endpoint.route} returns no text or chat output.")
+            outputs = ", ".join(_describe(c) for c in endpoint.outputs) or "none"
+            raise ModelNotFoundError(
+                f"Endpoint {endpoint.route} returns no chat or text output (its outputs: {outputs}); "
+                "choose another with api_name= or fn_index=."
+            )
         return location
+
+    def chat_format_of(self, component: Component) -> str:
+        """How the Chatbot ``component`` writes a conversation."""
+        if component.type != "chatbot":
+            return ChatFormat.PAIRS_OF_DICTS
+        if _major(self.version) >= 6:
+            return ChatFormat.PARTS
+        return ChatFormat.MESSAGES if component.props.get("type") == "messages" else ChatFormat.TUPLES
 
     def build_inputs(
         self,
@@ -138,90 +259,49 @@ class App(NamedTuple):
         system_prompt: Optional[str],
         params: Mapping[str, Any],
     ) -> Inputs:
-        """Map a chat onto the endpoint's input components.
+        """The ``data`` of a one-step call of ``endpoint`` (see :class:`.browser.ChatValues`)."""
+        from .browser import ChatValues
 
-        The first text input gets the query, a Chatbot input the history, a
-        text input labelled "system" (or a hidden one) the system prompt;
-        other inputs get ``params`` matched by label, else their default.
+        values = ChatValues(self, (endpoint,), query, history, system_prompt, params, strict=True)
+        return Inputs(values.inputs_for(endpoint), values.seed, values.history_length)
 
-        :raises InvalidArgumentError: for a system prompt or history the app
-            cannot take, or a parameter no input matches.
-        """
-        data: List[Any] = []
-        seed = None
-        history_value = self.history_value(history)
-        text_inputs = [i for i, c in enumerate(endpoint.inputs) if c.type in _TEXT_INPUTS]
-        visible = [i for i in text_inputs if endpoint.inputs[i].visible]
-        query_index: Optional[int] = (visible or text_inputs)[0] if text_inputs else None
-        system_index = self._system_input(endpoint, query_index)
-        unused = dict(params)
-        history_sent = not history
-        for index, component in enumerate(endpoint.inputs):
-            if index == query_index:
-                data.append({"text": query, "files": []} if component.type == "multimodaltextbox" else query)
-            elif index == system_index:
-                data.append(system_prompt if system_prompt is not None else component.props.get("value"))
-            elif component.type == "chatbot":
-                data.append(history_value)
-                history_sent = True
-            elif component.type == "state":
-                data.append(None)  # the server substitutes the session's state
-                step = self._sync_step_for(component.id)
-                if step is not None and history:
-                    seed = (step.fn_index, history_value)
-                    history_sent = True
-            else:
-                key = _match_param(component.label, unused)
-                data.append(unused.pop(key) if key is not None else component.props.get("value"))
-        if query_index is None:
-            raise InvalidArgumentError(f"Endpoint {endpoint.route} has no text input for the message.")
-        if system_prompt is not None and system_index is None:
-            raise InvalidArgumentError(
-                f"Endpoint {endpoint.route} has no system prompt input; drop the system message "
-                "or system_prompt=, or choose another endpoint with api_name=."
-            )
-        if not history_sent:
-            raise InvalidArgumentError(
-                f"Endpoint {endpoint.route} cannot take earlier messages (it has no chat history "
-                "input); send only the last user message."
-            )
-        if unused:
-            names = [c.label for c in endpoint.inputs if c.label and c.type not in ("chatbot", "state")]
-            raise InvalidArgumentError(
-                f"Unknown parameter(s) {', '.join(sorted(unused))} for endpoint {endpoint.route}; "
-                f"its inputs are labelled: {', '.join(names) or 'nothing'}."
-            )
-        return Inputs(data, seed, len(history_value))
+    def history_value(self, history: Sequence[Message], component: Optional[Component] = None) -> List[Any]:
+        """The conversation so far, as the Chatbot ``component`` (by default
+        the app's first) holds it."""
+        chat_format = self.chat_format if component is None else self.chat_format_of(component)
+        return history_value(chat_format, history)
 
-    def history_value(self, history: Sequence[Message]) -> List[Any]:
-        """The conversation so far, in the format of the app's Chatbot."""
-        if self.chat_format == ChatFormat.TUPLES:
-            pairs: List[List[Optional[str]]] = []
-            for message in history:
-                if message.role == "user" or not pairs or pairs[-1][1] is not None:
-                    pairs.append([message.content, None] if message.role == "user" else [None, message.content])
-                else:
-                    pairs[-1][1] = message.content
-            return pairs
-        if self.chat_format == ChatFormat.PARTS:
-            return [{"role": m.role, "content": [{"type": "text", "text": m.content}]} for m in history]
-        return [{"role": m.role, "content": m.content} for m in history]
-
-    def _system_input(self, endpoint: Endpoint, query_index: Optional[int]) -> Optional[int]:
-        text_inputs = [i for i, c in enumerate(endpoint.inputs) if c.type == "textbox" and i != query_index]
-        for index in text_inputs:
-            if "system" in endpoint.inputs[index].label.lower():
-                return index
-        for index in text_inputs:
-            if not endpoint.inputs[index].visible:
-                return index
-        return None
-
-    def _sync_step_for(self, state_id: int) -> Optional[Endpoint]:
+    def sync_step_for(self, state_id: int) -> Optional[Endpoint]:
         for step in self.sync_steps:
             if any(c.id == state_id for c in step.outputs):
                 return step
         return None
+
+
+def history_value(chat_format: str, history: Sequence[Message]) -> List[Any]:
+    """``history`` in a Chatbot's format (see :class:`ChatFormat`)."""
+    if chat_format in (ChatFormat.TUPLES, ChatFormat.PAIRS_OF_DICTS):
+        pairs: List[List[Any]] = []
+        for message in history:
+            if message.role == "user" or not pairs or pairs[-1][1] is not None:
+                pairs.append([message.content, None] if message.role == "user" else [None, message.content])
+            else:
+                pairs[-1][1] = message.content
+        if chat_format == ChatFormat.PAIRS_OF_DICTS:
+            return [[None if m is None else {"text": m} for m in pair] for pair in pairs]
+        return pairs
+    if chat_format == ChatFormat.PARTS:
+        return [{"role": m.role, "content": [{"type": "text", "text": m.content}]} for m in history]
+    return [{"role": m.role, "content": m.content} for m in history]
+
+
+def _major(version: str) -> int:
+    major = re.match(r"\s*(\d+)", version)
+    return int(major.group(1)) if major else 0
+
+
+def _describe(component: Component) -> str:
+    return f"{component.type} {component.label!r}" if component.label else component.type
 
 
 def _answers_in_text(endpoint: Endpoint) -> bool:
@@ -231,36 +311,14 @@ def _answers_in_text(endpoint: Endpoint) -> bool:
 
 def _chat_output(endpoint: Endpoint) -> Optional[Tuple[int, str]]:
     for index, component in enumerate(endpoint.outputs):
-        if component.type == "chatbot":
+        if component.is_chat:
             return index, "chat"
+    # A text box that is also an input is the message box being cleared,
+    # not the answer.
+    input_ids = {c.id for c in endpoint.inputs}
     for index, component in enumerate(endpoint.outputs):
-        if component.type in _TEXT_OUTPUTS:
+        if component.type in _TEXT_OUTPUTS and component.id not in input_ids:
             return index, "text"
-    return None
-
-
-_STANDARD_PARAMS = {
-    "max_tokens": ("maxnewtokens", "maxtokens", "maxlength"),
-    "temperature": ("temperature",),
-    "top_p": ("topp",),
-    "top_k": ("topk",),
-}
-
-
-def _normalize(label: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", label.lower())
-
-
-def _match_param(label: str, params: Mapping[str, Any]) -> Optional[str]:
-    """The key of ``params`` that names the input labelled ``label``."""
-    normalized = _normalize(label)
-    if not normalized:
-        return None
-    for key in params:
-        if _normalize(key) == normalized:
-            return key
-        if any(normalized.startswith(prefix) for prefix in _STANDARD_PARAMS.get(key, ())):
-            return key
     return None
 
 
@@ -271,7 +329,7 @@ def parse_config(config: Any) -> App:
     """
     if not isinstance(config, Mapping) or not isinstance(config.get("dependencies"), list):
         raise ResponseError("The server's /config is not a Gradio app config. Check the URL.")
-    version = str(config.get("version") or "")
+    version = str(config.get("version") or "").strip()
     protocol = config.get("protocol") or "ws"
     if protocol not in SUPPORTED_PROTOCOLS:
         raise ResponseError(
@@ -279,28 +337,16 @@ def parse_config(config: Any) -> App:
             f"which this SDK does not; it needs Gradio 4.9 or newer ({', '.join(SUPPORTED_PROTOCOLS)})."
         )
     components = {
-        c["id"]: Component(c["id"], str(c.get("type", "")), c.get("props") or {})
+        c["id"]: Component(c["id"], str(c.get("type", "")).lower(), c.get("props") or {})
         for c in config.get("components", [])
         if isinstance(c, Mapping) and isinstance(c.get("id"), int)
     }
-    unknown = Component(-1, "unknown", {})
     endpoints: List[Endpoint] = []
     sync_steps: List[Endpoint] = []
     for position, dependency in enumerate(config["dependencies"]):
         if not isinstance(dependency, Mapping):
             continue
-        targets = dependency.get("targets") or []
-        trigger = targets[0][0] if targets and isinstance(targets[0], list) and targets[0] else None
-        api_name = dependency.get("api_name")
-        endpoint = Endpoint(
-            fn_index=dependency.get("id", position) if isinstance(dependency.get("id", position), int) else position,
-            api_name=api_name if isinstance(api_name, str) and api_name else None,
-            trigger_id=trigger if isinstance(trigger, int) else None,
-            inputs=tuple(components.get(i, unknown) for i in dependency.get("inputs", [])),
-            outputs=tuple(components.get(i, unknown) for i in dependency.get("outputs", [])),
-            public=_is_public(dependency),
-            queued=dependency.get("queue") is not False,
-        )
+        endpoint = _endpoint(dependency, position, components)
         endpoints.append(endpoint)
         if _is_chat_state_sync(endpoint, dependency):
             sync_steps.append(endpoint)
@@ -312,6 +358,33 @@ def parse_config(config: Any) -> App:
         chat_format=_chat_format(version, components.values()),
         components=components,
         sync_steps=tuple(sync_steps),
+        needs_login=any(c.type == "loginbutton" for c in components.values()),
+    )
+
+
+_UNKNOWN = Component(-1, "unknown", {})
+
+
+def _endpoint(dependency: Mapping[str, Any], position: int, components: Mapping[int, Component]) -> Endpoint:
+    targets = dependency.get("targets") or []
+    first = targets[0] if targets else None
+    # Gradio 4+: [[component_id, event], ...]; Gradio 3: [component_id, ...] and "trigger".
+    trigger = first[0] if isinstance(first, list) and first else first
+    event = first[1] if isinstance(first, list) and len(first) > 1 else dependency.get("trigger")
+    api_name = dependency.get("api_name")
+    fn_index = dependency.get("id", position)
+    trigger_after = dependency.get("trigger_after")
+    return Endpoint(
+        fn_index=fn_index if isinstance(fn_index, int) else position,
+        api_name=api_name if isinstance(api_name, str) and api_name else None,
+        trigger_id=trigger if isinstance(trigger, int) else None,
+        inputs=tuple(components.get(i, _UNKNOWN) for i in dependency.get("inputs", [])),
+        outputs=tuple(components.get(i, _UNKNOWN) for i in dependency.get("outputs", [])),
+        public=_is_public(dependency),
+        queued=dependency.get("queue") is not False,
+        trigger_after=trigger_after if isinstance(trigger_after, int) else None,
+        event=event if isinstance(event, str) else None,
+        backend=dependency.get("backend_fn", True) is not False,
     )
 
 
@@ -330,16 +403,18 @@ def _is_chat_state_sync(endpoint: Endpoint, dependency: Mapping[str, Any]) -> bo
         dependency.get("queue") is False
         and dependency.get("backend_fn", True) is not False
         and len(endpoint.inputs) == 1
-        and endpoint.inputs[0].type == "chatbot"
-        and any(c.type == "state" for c in endpoint.outputs)
+        and endpoint.inputs[0].is_chat
+        and any(c.is_state for c in endpoint.outputs)
     )
 
 
 def _chat_format(version: str, components) -> str:
-    major = re.match(r"(\d+)", version)
-    if major and int(major.group(1)) >= 6:
-        return ChatFormat.PARTS
+    """The format of the app's first Chatbot (tuples when it has none)."""
     for component in components:
-        if component.type == "chatbot":
+        if component.is_chat:
+            if component.type != "chatbot":
+                return ChatFormat.PAIRS_OF_DICTS
+            if _major(version) >= 6:
+                return ChatFormat.PARTS
             return ChatFormat.MESSAGES if component.props.get("type") == "messages" else ChatFormat.TUPLES
-    return ChatFormat.TUPLES
+    return ChatFormat.PARTS if _major(version) >= 6 else ChatFormat.TUPLES

@@ -43,6 +43,7 @@ from ...timeouts import Deadline, TimeoutLike
 from ...transport import DEFAULT_POOL_SIZE, Transport
 from ..base import Provider
 from .answer import AnswerTracker
+from .browser import ChatValues
 from .rendering import rendering_for
 from .app import App, Endpoint, parse_config
 
@@ -93,6 +94,13 @@ class GradioSpace(Provider):
     :param src: the app's URL, or a Space id (``"Qwen/Qwen2-72B-Instruct"``).
     :param api_name: the endpoint to call (``"/chat"``); by default the app's
         chat endpoint is found from its layout.
+    :param fn_index: the step to call by its number in the app's layout, for
+        an app whose chat step has no name; the steps wired before it run
+        first, as in a browser.
+    :param strict: make a standard parameter (``max_tokens``,
+        ``temperature``, ``top_p``, ``top_k``, ``stop``) that the app has no
+        input for an error; by default it is left out with a warning and
+        listed in the stream's ``ignored_parameters``.
     :param hf_token: a Hugging Face token for private or gated Spaces;
         defaults to ``HF_TOKEN``. Sent only as a ``Bearer`` header, never shown.
     :param timeout: a :class:`~replicate_qwen_sdk.Timeout` or seconds.
@@ -107,7 +115,17 @@ class GradioSpace(Provider):
     supports_stream = True
     supports_system_message = True
     supports_message_history = True
-    instance_settings = ("src", "api_name", "hf_token", "timeout", "max_retries", "proxy", "pool_size")
+    instance_settings = (
+        "src",
+        "api_name",
+        "fn_index",
+        "strict",
+        "hf_token",
+        "timeout",
+        "max_retries",
+        "proxy",
+        "pool_size",
+    )
     #: The endpoint to prefer when ``api_name`` is not given.
     default_api_name: Optional[str] = None
 
@@ -116,6 +134,8 @@ class GradioSpace(Provider):
         src: str,
         *,
         api_name: Optional[str] = None,
+        fn_index: Optional[int] = None,
+        strict: bool = False,
         hf_token: Optional[str] = None,
         timeout: TimeoutLike = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
@@ -125,6 +145,9 @@ class GradioSpace(Provider):
         self.src = src
         self.base_url = space_url(src)
         self.api_name = api_name
+        self.fn_index = _check_fn_index(fn_index)
+        self.strict = bool(strict)
+        self._warned: set = set()
         self._hf_token = self._credential(hf_token, "HF_TOKEN", "hf_token")
         self._connect(timeout=timeout, max_retries=max_retries, proxy=proxy, pool_size=pool_size, secret=self._hf_token)
         self._app: Optional[App] = None
@@ -177,6 +200,17 @@ class GradioSpace(Provider):
         )
         return app
 
+    def _warn_ignored(self, route: str, names: "tuple[str, ...]") -> None:
+        """Say once per endpoint and set of names that they were left out."""
+        key = (route, names)
+        if key not in self._warned:
+            self._warned.add(key)
+            logger.warning(
+                "%s has no input for %s: left out of the call (strict=True makes this an error)",
+                route,
+                ", ".join(names),
+            )
+
     def _headers(self, accept: str = "application/json") -> Dict[str, str]:
         headers = {"Accept": accept}
         if self._hf_token:
@@ -192,6 +226,8 @@ class GradioSpace(Provider):
         *,
         system_prompt: Optional[str] = None,
         api_name: Optional[str] = None,
+        fn_index: Optional[int] = None,
+        strict: Optional[bool] = None,
         **params: Any,
     ) -> TextStream:
         """Send the chat to the app and return a :class:`TextStream` of the answer.
@@ -205,9 +241,13 @@ class GradioSpace(Provider):
             the Chatbot's history.
         :param system_prompt: overrides the system messages.
         :param api_name: the endpoint for this call (else the instance's).
+        :param fn_index: the step for this call, by number (else the instance's).
+        :param strict: overrides the instance's ``strict`` for this call.
         :param params: values for the app's other inputs, by label
-            (``max_tokens``/``temperature``/``top_p``/``top_k`` also match
-            labels such as "Max new tokens", "Top-p").
+            (``max_tokens``/``temperature``/``top_p``/``top_k``/``stop`` also
+            match labels such as "Max new tokens", "Top-p"). A standard one
+            the app has no input for is left out (see ``strict``); any other
+            name no input matches is an error.
         """
         started = time.monotonic()
         self.get_model(model)
@@ -220,7 +260,21 @@ class GradioSpace(Provider):
         if not conversation or conversation[-1].role != "user":
             raise InvalidArgumentError("The last message must be the user's (role 'user'): it is what the app answers.")
         query, history = conversation[-1].content, conversation[:-1]
-        run = _QueueRun(self, api_name or self.api_name, query, history, system, params, Deadline(self.timeout.total))
+        if fn_index is not None:
+            _check_fn_index(fn_index)
+        elif api_name is None:
+            fn_index = self.fn_index
+        run = _QueueRun(
+            self,
+            api_name or self.api_name,
+            fn_index,
+            self.strict if strict is None else bool(strict),
+            query,
+            history,
+            system,
+            params,
+            Deadline(self.timeout.total),
+        )
         run.start()
         return TextStream(run, started_at=started)
 
@@ -228,10 +282,14 @@ class GradioSpace(Provider):
 class _QueueRun(StreamSource):
     """One event on the app's queue. Implements ``StreamSource``."""
 
-    def __init__(self, space: GradioSpace, api_name, query, history, system, params, deadline: Deadline) -> None:
+    def __init__(
+        self, space: GradioSpace, api_name, fn_index, strict, query, history, system, params, deadline: Deadline
+    ) -> None:
         self._space = space
         self._transport: Transport = space._transport
         self._api_name = api_name
+        self._fn_index = fn_index
+        self._strict = strict
         self._query = query
         self._history = history
         self._system = system
@@ -270,28 +328,69 @@ class _QueueRun(StreamSource):
         return f"{self._space.base_url}{self._app.api_prefix}{route}"
 
     def _join(self, app: App) -> None:
+        """Run the steps before the answering one, as a browser would, then
+        join the queue with the answering one."""
         self._app = app
-        endpoint = self._endpoint = app.endpoint(self._api_name, self._space.default_api_name)
-        inputs = app.build_inputs(endpoint, self._query, self._history, self._system, self._params)
-        self._history_length = inputs.history_length
-        headers = {**self._space._headers(), "Content-Type": "application/json"}
-        if inputs.seed is not None:
-            fn_index, value = inputs.seed
+        steps = app.route(
+            self._api_name, self._space.default_api_name, fn_index=self._fn_index, with_history=bool(self._history)
+        )
+        endpoint = self._endpoint = steps[-1]
+        values = ChatValues(app, steps, self._query, self._history, self._system, self._params, strict=self._strict)
+        self._history_length = values.history_length
+        self.ignored_parameters = values.ignored
+        if values.ignored:
+            self._space._warn_ignored(endpoint.route, values.ignored)
+        trigger_id = steps[0].trigger_id
+        if values.seed is not None:
+            fn_index, value = values.seed
+            self._predict(fn_index, [value], None, f"loading the chat history into {endpoint.route}")
+        for step in steps[:-1]:
+            if not step.backend:
+                logger.debug("skipping step %d: it runs in the browser only", step.fn_index)
+                continue
+            action = f"running step {step.fn_index} before {endpoint.route}"
+            data = values.inputs_for(step)
+            if step.queued:
+                outputs = self._run_to_completion(step, data, trigger_id, action)
+            else:
+                outputs = self._predict(step.fn_index, data, trigger_id, action)
+            values.take_outputs(step, outputs)
+        self.id = self._join_queue(endpoint, values.inputs_for(endpoint), trigger_id)
+        logger.debug("joined %s as event %s (fn_index %d)", endpoint.route, self.id, endpoint.fn_index)
+
+    def _body(self, fn_index: int, data: List[Any], trigger_id: Optional[int]) -> Dict[str, Any]:
+        return {
+            "data": data,
+            "event_data": None,
+            "fn_index": fn_index,
+            "trigger_id": trigger_id,
+            "session_hash": self._session,
+        }
+
+    def _predict(self, fn_index: int, data: List[Any], trigger_id: Optional[int], action: str) -> Any:
+        """Run a step that skips the queue (``queue=False``); its outputs."""
+        try:
             response = self._transport.request(
                 "POST",
                 self._url("/run/predict"),
-                action=f"loading the chat history into {endpoint.route}",
+                action=action,
+                policy=CREATE,
                 deadline=self._deadline,
-                headers=headers,
-                json={
-                    "data": [value],
-                    "fn_index": fn_index,
-                    "trigger_id": None,
-                    "event_data": None,
-                    "session_hash": self._session,
-                },
+                headers={**self._space._headers(), "Content-Type": "application/json"},
+                json=self._body(fn_index, data, trigger_id),
             )
-            response.close()
+        except ServerError as exc:
+            if exc.status_code == 500 and exc.detail:
+                raise self._app_error({"output": {"error": _error_text(exc.detail)}}) from None
+            raise
+        answer = self._transport.json(response, action=action)
+        if not isinstance(answer, dict):
+            raise ResponseError(f"Unexpected answer while {action}: not a JSON object.")
+        if answer.get("error") is not None:
+            raise self._app_error({"output": answer})
+        return answer.get("data")
+
+    def _join_queue(self, endpoint: Endpoint, data: List[Any], trigger_id: Optional[int]) -> str:
         action = f"joining the queue of {endpoint.route} at {self._space.base_url}"
         try:
             response = self._transport.request(
@@ -300,14 +399,8 @@ class _QueueRun(StreamSource):
                 action=action,
                 policy=CREATE,
                 deadline=self._deadline,
-                headers=headers,
-                json={
-                    "data": inputs.data,
-                    "event_data": None,
-                    "fn_index": endpoint.fn_index,
-                    "trigger_id": endpoint.trigger_id,
-                    "session_hash": self._session,
-                },
+                headers={**self._space._headers(), "Content-Type": "application/json"},
+                json=self._body(endpoint.fn_index, data, trigger_id),
             )
         except ServerError as exc:
             if exc.status_code == 503:
@@ -321,8 +414,41 @@ class _QueueRun(StreamSource):
         joined = self._transport.json(response, action=action)
         if not isinstance(joined, dict) or not isinstance(joined.get("event_id"), str):
             raise ResponseError(f"Unexpected answer while {action}: no event_id.", status_code=response.status_code)
-        self.id = joined["event_id"]
-        logger.debug("joined %s as event %s (fn_index %d)", endpoint.route, self.id, endpoint.fn_index)
+        return joined["event_id"]
+
+    def _run_to_completion(self, step: Endpoint, data: List[Any], trigger_id: Optional[int], action: str) -> Any:
+        """Run a queued step that comes before the answering one; its final outputs."""
+        event_id = self._join_queue(step, data, trigger_id)
+        response = self._transport.open_event_stream(
+            f"{self._url('/queue/data')}?session_hash={self._session}",
+            action=action,
+            deadline=self._deadline,
+            headers=self._space._headers("text/event-stream"),
+        )
+        try:
+            events = EventStream(self._transport.iter_bytes(response, action=action, deadline=self._deadline))
+            for batch in events.batches():
+                for _kind, _id, raw in batch:
+                    message = json.loads(raw)
+                    if not isinstance(message, dict) or message.get("event_id") not in (None, event_id):
+                        continue
+                    if message.get("msg") == "process_completed":
+                        if not message.get("success", True):
+                            raise self._app_error(message)
+                        return _output_data(message)
+                    if message.get("msg") == "unexpected_error":
+                        raise ResponseError(
+                            f"The app reported an unexpected error while {action}: {message.get('message')}."
+                        )
+        except ValueError as exc:
+            if isinstance(exc, SDKError):
+                raise
+            raise ResponseError(f"The app sent a message that is not JSON while {action}.") from None
+        finally:
+            response.close()
+        raise APIConnectionError(
+            f"The app's stream ended before step {step.fn_index} finished while {action}. Retry the call."
+        )
 
     def _open_stream(self) -> None:
         response = self._transport.open_event_stream(
@@ -454,6 +580,14 @@ class _QueueRun(StreamSource):
                 "so the answer is incomplete; retry the call."
             )
         final = answer.text()
+        if not final and answer.kind == "text":
+            _, endpoint = self._joined()
+            outputs = ", ".join(f"{c.type} {c.label!r}" if c.label else c.type for c in endpoint.outputs)
+            raise ResponseError(
+                f"{endpoint.route} ended with an empty text output and no chat output was found among its "
+                f"outputs ({outputs}), so this is likely not the answer; choose the endpoint that "
+                "answers with api_name= or fn_index=."
+            )
         text = "".join(delivered)
         if final.startswith(text):
             if len(final) > len(text):
@@ -469,18 +603,59 @@ class _QueueRun(StreamSource):
         )
         self.final_text = final
 
-    def _app_error(self, message: Mapping[str, Any]) -> PredictionError:
+    def _app_error(self, message: Mapping[str, Any]) -> ResponseError:
         output = message.get("output") or {}
         error = output.get("error") if isinstance(output, dict) else None
         title = output.get("title") if isinstance(output, dict) else None
+        detail = self._transport.redact(str(error or ""))
+        if error and _LOGIN_REQUIRED in str(error):
+            return AuthenticationError(
+                'The app needs a signed-in Hugging Face user (the visitor\'s "Sign in with Hugging Face" '
+                "login), and API callers cannot sign in: hf_token does not replace that login. Use a Space "
+                "that does not require it, or duplicate the Space and remove the requirement.",
+                detail=detail,
+            )
         if error:
-            text = f"The app failed: {error}" + (f" ({title})" if title and title != "Error" else "") + "."
+            reason = _sentence(_unquote(str(error)))
+            text = f"The app failed: {reason}" + (f" (title: {title}.)" if title and title != "Error" else "")
         else:
             text = (
                 "The app failed without an error message (it hides errors unless launched with "
                 "show_error=True); check the app's logs."
             )
-        return PredictionError(text, prediction_id=self.id, detail=self._transport.redact(str(error or "")))
+        return PredictionError(self._transport.redact(text), prediction_id=self.id, detail=detail)
+
+
+#: What Gradio says when a function needs a signed-in (OAuth) user.
+_LOGIN_REQUIRED = "requires a logged in user"
+
+
+def _unquote(text: str) -> str:
+    """Gradio 3 and 4 send a ``gr.Error``'s text ``repr()``-quoted."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending as a sentence, without doubling its own full stop."""
+    text = text.strip()
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
+
+
+def _check_fn_index(fn_index: Any) -> Optional[int]:
+    if fn_index is not None and (not isinstance(fn_index, int) or isinstance(fn_index, bool) or fn_index < 0):
+        raise InvalidArgumentError(f"fn_index must be a step number (an int >= 0), got {fn_index!r}.")
+    return fn_index
+
+
+def _error_text(detail: str) -> str:
+    """The app's error text from a failed step's body (``{"error": ...}``)."""
+    try:
+        body = json.loads(detail)
+    except ValueError:
+        return detail
+    return str(body.get("error") or detail) if isinstance(body, dict) else detail
 
 
 def _output_data(message: Mapping[str, Any]) -> Any:
@@ -519,7 +694,17 @@ class Qwen_Qwen_2_72B(GradioSpace):
     model_aliases = {"qwen-2-72b": default_model}
     models = list(model_aliases)
     default_api_name = "model_chat"
-    instance_settings = ("url", "api_name", "hf_token", "timeout", "max_retries", "proxy", "pool_size")
+    instance_settings = (
+        "url",
+        "api_name",
+        "fn_index",
+        "strict",
+        "hf_token",
+        "timeout",
+        "max_retries",
+        "proxy",
+        "pool_size",
+    )
 
     def __init__(self, url: Optional[str] = None, **settings: Any) -> None:
         super().__init__(url or type(self).url, **settings)
