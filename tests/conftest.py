@@ -53,6 +53,52 @@ def gradio_apps():
         yield urls
 
 
+def gradio_server_python(major):
+    """The Python that serves Gradio ``major`` here: ``GRADIO<major>_PYTHON``
+    (a virtual environment made by tests/gradio_apps/matrix.py), else this
+    interpreter when its gradio is of that major, else ``None``."""
+    import os
+    import sys
+    from importlib import metadata
+
+    python = os.environ.get(f"GRADIO{major}_PYTHON")
+    if python:
+        return python
+    try:
+        installed = metadata.version("gradio")
+    except metadata.PackageNotFoundError:
+        return None
+    return sys.executable if installed.split(".")[0] == str(major) else None
+
+
+@pytest.fixture(scope="session")
+def space_replicas():
+    """``space_replicas(major)`` -> ``{replica: url}``: the Space replicas of
+    tests/gradio_apps/spaces on a real server of that Gradio major, one
+    process per major, all started together on first use and stopped at the
+    end of the session. Skips a major no Python here can serve."""
+    from gradio_apps.launch import SPACES_SERVE, AppProcess
+    from gradio_apps.scenarios import REPLICAS, replicas_of
+
+    processes = {}
+
+    def urls(major):
+        if not processes:
+            for wanted in sorted({replica.major for replica in REPLICAS.values()}):
+                python = gradio_server_python(wanted)
+                if python is not None:
+                    processes[wanted] = AppProcess(python, SPACES_SERVE, replicas_of(wanted))
+            processes.setdefault(None, None)  # started once, even if none can run
+        if processes.get(major) is None:
+            pytest.skip(f"no Gradio {major} here: run tests/gradio_apps/matrix.py, or set GRADIO{major}_PYTHON")
+        return processes[major].urls()
+
+    yield urls
+    for process in processes.values():
+        if process is not None:
+            process.stop()
+
+
 @pytest.fixture(scope="session")
 def dask_cluster():
     """A real Dask cluster of two worker processes on 127.0.0.1, once per session."""

@@ -1,4 +1,4 @@
-"""Start the test apps (serve.py) in a child process, for the tests and the benchmarks."""
+"""Start Gradio test apps in child processes, for the tests and the benchmarks."""
 
 import json
 import os
@@ -7,39 +7,62 @@ import sys
 import tempfile
 import threading
 from contextlib import contextmanager
+from typing import Dict, Optional, Sequence
 
-SERVE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "serve.py")
+HERE = os.path.dirname(os.path.abspath(__file__))
+SERVE = os.path.join(HERE, "serve.py")
+SPACES_SERVE = os.path.join(HERE, "spaces", "serve.py")
+
+
+class AppProcess:
+    """A serve script run by ``python`` (another virtual environment's, for
+    another Gradio): started at once, its URLs read when needed.
+
+    The script prints one JSON line of URLs once its apps are up and serves
+    until its stdin closes. Its stderr goes to a file, so a chatty server
+    never blocks on a full pipe, and is shown if it fails to start.
+    """
+
+    def __init__(self, python: str = sys.executable, script: str = SERVE, args: Sequence[str] = ()) -> None:
+        self._errors = tempfile.TemporaryFile(mode="w+")
+        self._process = subprocess.Popen(
+            [python, script, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._errors, text=True
+        )
+        self._line: Dict[str, str] = {}
+        self._reader = threading.Thread(target=self._read_first_line, daemon=True)
+        self._reader.start()
+
+    def _read_first_line(self) -> None:
+        self._line["urls"] = self._process.stdout.readline()
+
+    def urls(self, start_timeout: float = 300.0) -> Dict[str, str]:
+        """Wait for the apps (importing gradio can take a minute on a busy
+        machine) and return their URLs by name."""
+        self._reader.join(start_timeout)
+        line = self._line.get("urls", "")
+        if not line.strip():
+            self.stop()
+            self._errors.seek(0)
+            raise RuntimeError(f"the Gradio test apps did not start: {self._errors.read()[-3000:]}")
+        return json.loads(line)
+
+    def stop(self) -> None:
+        if self._process.stdin and not self._process.stdin.closed:
+            self._process.stdin.close()
+        try:
+            self._process.wait(30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(10)
+        self._errors.close()
 
 
 @contextmanager
-def running_apps(start_timeout: float = 300.0, *, script: str = SERVE, args=(), python: str = sys.executable):
-    """Yield the JSON line a serve script prints (``{"qwen": url, "chat":
-    url, "busy": url}`` for serve.py) while the apps run, under ``python``
-    (a virtual environment with another Gradio, for instance).
-
-    Importing gradio can take a minute on a busy machine, hence the long
-    start timeout. The child's stderr goes to a file, so a chatty server
-    never blocks on a full pipe, and is shown if it fails to start.
-    """
-    errors = tempfile.TemporaryFile(mode="w+")
-    process = subprocess.Popen(
-        [python, script, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, text=True
-    )
-    first_line = {}
-    reader = threading.Thread(target=lambda: first_line.setdefault("urls", process.stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(start_timeout)
+def running_apps(start_timeout: float = 300.0, *, script: str = SERVE, args=(), python: Optional[str] = None):
+    """Yield the URLs a serve script prints (``{"qwen": url, "chat": url,
+    "busy": url}`` for serve.py) while its apps run."""
+    process = AppProcess(python or sys.executable, script, args)
     try:
-        if not first_line.get("urls", "").strip():
-            process.kill()
-            errors.seek(0)
-            raise RuntimeError(f"the Gradio test apps did not start: {errors.read()[-3000:]}")
-        yield json.loads(first_line["urls"])
+        yield process.urls(start_timeout)
     finally:
-        process.stdin.close()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-        errors.close()
+        process.stop()

@@ -12,7 +12,7 @@ connection per event (wire facts in the project's protocol notes):
 
 The client closes the connection itself right after ``process_completed``:
 an app waiting for the client's side of the close holds its worker for
-about ten seconds. Canceling is closing the connection and then
+ten seconds or more. Canceling is closing the connection and then
 ``POST /reset`` with the same ``fn_index`` and ``session_hash``; the POST is
 the caller's.
 
@@ -48,6 +48,7 @@ __all__ = ["QueueSocket", "queue_url"]
 
 logger = logging.getLogger("replicate_qwen_sdk")
 
+_CONNECTING = "connecting"
 _SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
 
 
@@ -159,29 +160,31 @@ class QueueSocket:
         ws = lib.WebSocket()
         with self._lock:
             if self._closed:
-                raise self._interrupted("connecting")
+                raise self._interrupted(_CONNECTING)
             self._ws = ws
-        timeout = self._time_left(self._connect_timeout, "connecting")
+        timeout = self._time_left(self._connect_timeout, _CONNECTING)
         logger.debug("opening %s for fn_index %d", self._where, self.fn_index)
         try:
             with self._using() as ws:
                 ws.connect(self.url, header=self._headers, timeout=timeout)
         except _Closed:
-            raise self._interrupted("connecting") from None
+            raise self._interrupted(_CONNECTING) from None
         except (lib.WebSocketException, OSError) as exc:
             if self._closed:
-                raise self._interrupted("connecting") from None
-            raise self._failure(exc, "connecting", timeout) from None
+                raise self._interrupted(_CONNECTING) from None
+            raise self._failure(exc, _CONNECTING, timeout) from None
 
     def _handshake(self) -> None:
         doing = "waiting for the app's queue to greet the event"
+        sent_hash = False
         while True:
             message = self._receive(doing)
             if message is None:
-                raise self._dropped(doing)
+                raise self._dropped(doing, sent_hash)
             kind = message.get("msg")
             if kind == "send_hash":
                 self._send({"fn_index": self.fn_index, "session_hash": self.session_hash}, doing)
+                sent_hash = True
                 doing = "waiting for the event's turn in the app's queue"
             elif kind == "send_data":
                 payload = {
@@ -295,7 +298,9 @@ class QueueSocket:
         except _Closed:
             return None
         except UnicodeDecodeError:
-            raise ResponseError(f"The app's queue at {self._where} sent a message that is not UTF-8 while {doing}.")
+            raise ResponseError(
+                f"The app's queue at {self._where} sent a message that is not UTF-8 while {doing}."
+            ) from None
         except (lib.WebSocketException, OSError) as exc:
             if self._closed or isinstance(exc, lib.WebSocketConnectionClosedException):
                 return None
@@ -316,8 +321,10 @@ class QueueSocket:
         lib = self._lib
         assert lib is not None, "open() was not called"
         text = json.dumps(payload)
+        timeout = self._time_left(self._read_timeout, doing)
         try:
             with self._using() as ws:
+                ws.settimeout(timeout)
                 ws.send(text)
         except _Closed:
             raise self._interrupted(doing) from None
@@ -325,8 +332,8 @@ class QueueSocket:
             if self._closed:
                 raise self._interrupted(doing) from None
             if isinstance(exc, lib.WebSocketConnectionClosedException):
-                raise self._dropped(doing) from None
-            raise self._failure(exc, doing, None) from None
+                raise self._dropped(doing, "data" in payload) from None
+            raise self._failure(exc, doing, timeout) from None
 
     # -- errors --------------------------------------------------------------
 
@@ -347,20 +354,25 @@ class QueueSocket:
             f"The connection to the app's queue at {self._where} was closed by the caller while {doing}."
         )
 
-    def _dropped(self, doing: str) -> APIConnectionError:
+    def _dropped(self, doing: str, sent_hash: bool) -> APIConnectionError:
+        check = (
+            f" and that fn_index {self.fn_index} is one of its queued steps (Gradio drops the connection of an "
+            "unknown one)"
+            if sent_hash
+            else ""
+        )
         return APIConnectionError(
-            f"The app closed the queue connection at {self._where} while {doing}. Check that the app is "
-            f"running and that fn_index {self.fn_index} is one of its queued steps (Gradio drops the "
-            "connection of an unknown one)."
+            f"The app closed the queue connection at {self._where} while {doing}. Check that the app is running{check}."
         )
 
-    def _failure(self, exc: BaseException, doing: str, timeout: Optional[float]) -> SDKError:
+    def _failure(self, exc: BaseException, doing: str, timeout: float) -> SDKError:
         lib = self._lib
         assert lib is not None
         if isinstance(exc, (lib.WebSocketTimeoutException, socket.timeout)):
-            if self._deadline.expired():
+            limit = self._connect_timeout if doing == _CONNECTING else self._read_timeout
+            if self._deadline.expired() or timeout < limit:
                 return self._deadline_error(doing)
-            if doing == "connecting":
+            if doing == _CONNECTING:
                 return APITimeoutError(
                     f"Could not connect to the app's queue at {self._where} within {timeout:g} s. "
                     "Check the network or proxy, or raise the connect timeout."
@@ -373,7 +385,7 @@ class QueueSocket:
         if isinstance(exc, lib.WebSocketBadStatusException):
             return self._refused(exc)
         reason = self._redact(str(exc) or type(exc).__name__)[:300]
-        if doing == "connecting":
+        if doing == _CONNECTING:
             return APIConnectionError(
                 f"Could not reach the app's queue at {self._where}: {reason}. "
                 "Check the URL and that the app is running."
