@@ -92,13 +92,21 @@ def test_gradio_4_layout_is_read_from_config():
     assert app.answer_location(endpoint) == (1, "chat")
 
 
-@pytest.mark.parametrize("protocol", ["ws", "sse", None])
-def test_old_protocols_are_refused_with_the_reason(protocol):
+@pytest.mark.parametrize("protocol, version", [("sse", "4.0.0"), (None, "4.5.0"), ("sse_v9", "7.0.0")])
+def test_protocols_not_spoken_are_refused_naming_the_supported_versions(protocol, version):
     config = qwen4_config()
-    config["protocol"] = protocol
+    config["protocol"], config["version"] = protocol, version
     with pytest.raises(ResponseError) as caught:
         parse_config(config)
-    assert "Gradio 4.9" in str(caught.value)
+    assert "Gradio 3.x (websocket queue) and 4.9 to 6.x" in str(caught.value)
+
+
+def test_gradio_3_configs_speak_the_websocket_queue():
+    config = qwen4_config()
+    del config["protocol"]
+    config["version"] = "3.37.0\n"  # as 3.37 sends it
+    app = parse_config(config)
+    assert (app.version, app.protocol, app.sends_diffs) == ("3.37.0", "ws", False)
 
 
 def test_something_that_is_not_a_config_is_refused():

@@ -112,6 +112,10 @@ def test_text_outputs_hand_everything_on_at_once():
     assert isinstance(rendering_for("chatbot"), ChatbotCleandoc)
     assert isinstance(rendering_for("modelscopechatbot"), ChatbotCleandoc)
     assert isinstance(rendering_for("textbox"), Verbatim)
+    # Gradio 5 shows tuples messages as they are; its messages format is cleaned.
+    assert isinstance(rendering_for("chatbot", major=5, tuples=True), Verbatim)
+    assert isinstance(rendering_for("chatbot", major=5, tuples=False), ChatbotCleandoc)
+    assert isinstance(rendering_for("chatbot", major=4, tuples=True), ChatbotCleandoc)
 
 
 def test_random_answers_never_diverge():

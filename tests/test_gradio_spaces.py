@@ -21,7 +21,7 @@ OPEN = [name for name, replica in REPLICAS.items() if not replica.needs_login]
 @pytest.fixture
 def space(space_replicas, request):
     replica = REPLICAS[request.param]
-    url = space_replicas(replica.major)[replica.name]
+    url = space_replicas(replica.major)[replica.app]
     with GradioSpace(url, timeout=Timeout(connect=5, read=60)) as provider:
         yield replica, provider
 

@@ -27,6 +27,12 @@ class Replica(NamedTuple):
     params: Tuple[str, ...] = ()
     #: The app serves only visitors signed in with Hugging Face (OAuth).
     needs_login: bool = False
+    #: The replica's module in spaces/, when ``name`` says more (a major).
+    module: str = ""
+
+    @property
+    def app(self) -> str:
+        return self.module or self.name
 
 
 SAMPLING = ("max_tokens", "temperature", "top_p")
@@ -38,6 +44,8 @@ REPLICAS = {
         Replica("qwen2_5", 4),
         Replica("hf_template_gradio4", 4, params=SAMPLING),
         Replica("llama2_7b_chat", 4, params=SAMPLING + ("top_k",)),
+        # The Space declares Gradio 3.37: its own major too, over the websocket queue.
+        Replica("llama2_7b_chat@3", 3, params=SAMPLING + ("top_k",), module="llama2_7b_chat"),
         Replica("multimodal_chat", 4, sees_history=False, sees_system=False),
         Replica("hf_template_gradio5", 5, params=SAMPLING, needs_login=True),
         Replica("hf_template_gradio5_token", 5, params=SAMPLING),
@@ -50,7 +58,8 @@ REPLICAS = {
 
 
 def replicas_of(major: int) -> List[str]:
-    return [name for name, replica in REPLICAS.items() if replica.major == major]
+    """The spaces/ modules to serve on Gradio ``major``."""
+    return sorted({replica.app for replica in REPLICAS.values() if replica.major == major})
 
 
 HISTORY = [

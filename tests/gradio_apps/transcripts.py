@@ -122,6 +122,7 @@ class _ReplayHandler(RequestHandler):
         exchange = self.owner.take(method, path, body)
         if exchange is None:
             detail = f"not in the recording: {method} {path} {json.dumps(_normalized(body))[:500]}"
+            self.owner.misses.append(detail)
             return await self.send_json(599, {"detail": detail})
         payload = exchange["body"].encode("utf-8")
         if exchange["content_type"].startswith("text/event-stream"):
@@ -139,6 +140,8 @@ class TranscriptServer(LoopbackServer):
     def __init__(self, exchanges: List[Dict[str, Any]]) -> None:
         super().__init__()
         self.unused = list(exchanges)
+        #: Requests that matched no recorded exchange.
+        self.misses: List[str] = []
         self._take_lock = threading.Lock()
 
     def take(self, method: str, path: str, body: Any) -> Optional[Dict[str, Any]]:

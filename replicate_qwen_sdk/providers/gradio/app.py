@@ -11,9 +11,12 @@ from ...messages import Message
 
 __all__ = ["App", "ChatFormat", "Endpoint", "Inputs", "parse_config"]
 
-#: Queue protocols spoken here: join with POST, read every event of the
-#: session on one SSE stream (4.9+); diffs from 4.17 on.
-SUPPORTED_PROTOCOLS = ("sse_v1", "sse_v2", "sse_v2.1", "sse_v3")
+#: Queue protocols spoken here: a websocket per event (Gradio 3); join
+#: with POST and read every event of the session on one SSE stream (4.9+),
+#: diffs from 4.17 on.
+SUPPORTED_PROTOCOLS = ("ws", "sse_v1", "sse_v2", "sse_v2.1", "sse_v3")
+#: What the README promises, for messages.
+SUPPORTED_VERSIONS = "Gradio 3.x (websocket queue) and 4.9 to 6.x"
 DIFF_PROTOCOLS = ("sse_v2", "sse_v2.1", "sse_v3")
 
 _TEXT_INPUTS = ("textbox", "multimodaltextbox")
@@ -115,6 +118,11 @@ class App(NamedTuple):
     sync_steps: Tuple[Endpoint, ...] = ()
     #: True when the app has a Hugging Face login button.
     needs_login: bool = False
+
+    @property
+    def major(self) -> int:
+        """The Gradio major version (0 when unknown)."""
+        return _major(self.version)
 
     @property
     def sends_diffs(self) -> bool:
@@ -330,11 +338,11 @@ def parse_config(config: Any) -> App:
     if not isinstance(config, Mapping) or not isinstance(config.get("dependencies"), list):
         raise ResponseError("The server's /config is not a Gradio app config. Check the URL.")
     version = str(config.get("version") or "").strip()
-    protocol = config.get("protocol") or "ws"
+    protocol = config.get("protocol") or ("ws" if _major(version) <= 3 else "unknown")
     if protocol not in SUPPORTED_PROTOCOLS:
         raise ResponseError(
-            f"The app speaks Gradio's {protocol!r} queue protocol (Gradio {version or '< 4.9'}), "
-            f"which this SDK does not; it needs Gradio 4.9 or newer ({', '.join(SUPPORTED_PROTOCOLS)})."
+            f"The app speaks Gradio's {protocol!r} queue protocol (Gradio {version or 'of unknown version'}), "
+            f"which this SDK does not; it speaks {SUPPORTED_VERSIONS}."
         )
     components = {
         c["id"]: Component(c["id"], str(c.get("type", "")).lower(), c.get("props") or {})

@@ -79,8 +79,17 @@ class ChatbotCleandoc(Rendering):
         return len(held.rstrip())
 
 
-def rendering_for(component_type: str) -> Rendering:
-    """The rule of an output component, by its ``/config`` type."""
+def rendering_for(component_type: str, *, major: int = 0, tuples: bool = False) -> Rendering:
+    """The rule of an output component, by its ``/config`` type.
+
+    Every Chatbot cleans its messages up, except Gradio 5's in the
+    (deprecated) tuples format, which shows them as they are.
+
+    :param major: the app's Gradio major version.
+    :param tuples: the Chatbot holds ``[user, assistant]`` pairs.
+    """
+    if component_type == "chatbot" and major == 5 and tuples:
+        return Verbatim()
     if component_type.endswith("chatbot"):
         return ChatbotCleandoc()
     return Verbatim()

@@ -45,7 +45,8 @@ from ..base import Provider
 from .answer import AnswerTracker
 from .browser import ChatValues
 from .rendering import rendering_for
-from .app import App, Endpoint, parse_config
+from .websocket import QueueSocket
+from .app import App, ChatFormat, Endpoint, parse_config
 
 __all__ = ["GradioSpace", "Qwen_Qwen_2_72B", "space_url"]
 
@@ -302,6 +303,7 @@ class _QueueRun(StreamSource):
         self._history_length = 0
         self._response: Any = None  # the open stream's requests.Response
         self._cancelled = False
+        self._socket: Optional[QueueSocket] = None  # Gradio 3: the event's websocket
 
     # -- start -------------------------------------------------------------------
 
@@ -355,7 +357,11 @@ class _QueueRun(StreamSource):
             else:
                 outputs = self._predict(step.fn_index, data, trigger_id, action)
             values.take_outputs(step, outputs)
-        self.id = self._join_queue(endpoint, values.inputs_for(endpoint), trigger_id)
+        if app.protocol == "ws":
+            self._socket = self._open_socket(endpoint, values.inputs_for(endpoint))
+            self.id = self._session  # Gradio 3 events have no id of their own
+        else:
+            self.id = self._join_queue(endpoint, values.inputs_for(endpoint), trigger_id)
         logger.debug("joined %s as event %s (fn_index %d)", endpoint.route, self.id, endpoint.fn_index)
 
     def _body(self, fn_index: int, data: List[Any], trigger_id: Optional[int]) -> Dict[str, Any]:
@@ -418,6 +424,15 @@ class _QueueRun(StreamSource):
 
     def _run_to_completion(self, step: Endpoint, data: List[Any], trigger_id: Optional[int], action: str) -> Any:
         """Run a queued step that comes before the answering one; its final outputs."""
+        if self._joined_app().protocol == "ws":
+            for message in self._open_socket(step, data).messages():
+                if message.get("msg") == "process_completed":
+                    if not message.get("success", True):
+                        raise self._app_error(message)
+                    return _output_data(message)
+            raise APIConnectionError(
+                f"The app's queue closed before step {step.fn_index} finished while {action}. Retry the call."
+            )
         event_id = self._join_queue(step, data, trigger_id)
         response = self._transport.open_event_stream(
             f"{self._url('/queue/data')}?session_hash={self._session}",
@@ -450,7 +465,30 @@ class _QueueRun(StreamSource):
             f"The app's stream ended before step {step.fn_index} finished while {action}. Retry the call."
         )
 
+    def _joined_app(self) -> App:
+        assert self._app is not None, "the event has not read the app's layout"
+        return self._app
+
+    def _open_socket(self, step: Endpoint, data: List[Any]) -> QueueSocket:
+        """Join a Gradio 3 app's websocket queue with ``step``; returns once
+        the inputs are sent."""
+        timeout = self._space.timeout
+        socket = QueueSocket(
+            self._space.base_url,
+            fn_index=step.fn_index,
+            session_hash=self._session,
+            data=data,
+            headers=self._space._headers(),
+            connect_timeout=timeout.connect,
+            read_timeout=timeout.read,
+            deadline=self._deadline,
+        )
+        socket.open()
+        return socket
+
     def _open_stream(self) -> None:
+        if self._socket is not None:
+            return  # the websocket carries the event's messages
         response = self._transport.open_event_stream(
             f"{self._url('/queue/data')}?session_hash={self._session}",
             action=f"opening the event stream of {self._space.base_url}",
@@ -462,11 +500,27 @@ class _QueueRun(StreamSource):
     # -- StreamSource ----------------------------------------------------------------
 
     def interrupt(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
         self._transport.interrupt(self._response)
 
     def cancel(self) -> None:
         self._cancelled = True
         if self.id is None or self._endpoint is None:
+            return
+        if self._socket is not None:
+            # What a Gradio 3 page does: leave the queue, then reset the
+            # session's run so that the generator stops.
+            self._socket.close()
+            response = self._transport.request(
+                "POST",
+                self._url("/reset"),
+                action=f"canceling the run of fn_index {self._endpoint.fn_index}",
+                headers={**self._space._headers(), "Content-Type": "application/json"},
+                json={"session_hash": self._session, "fn_index": self._endpoint.fn_index},
+            )
+            response.close()
+            logger.info("canceled the run of fn_index %d", self._endpoint.fn_index)
             return
         response = self._transport.request(
             "POST",
@@ -498,55 +552,53 @@ class _QueueRun(StreamSource):
     def _read_event(self, delivered: List[str]) -> Iterator[str]:
         app, endpoint = self._joined()
         index, kind = app.answer_location(endpoint)
-        rendering = rendering_for(endpoint.outputs[index].type)
+        output = endpoint.outputs[index]
+        rendering = rendering_for(
+            output.type, major=app.major, tuples=app.chat_format_of(output) == ChatFormat.TUPLES
+        )
         answer = AnswerTracker(index, kind, self._history_length, delivered, rendering)
         diffs = app.sends_diffs
         have_full = False
         action = f"streaming event {self.id} from {self._space.base_url}"
-        events = EventStream(self._transport.iter_bytes(self._response, action=action, deadline=self._deadline))
-        loads = json.loads
+        messages = self._socket.messages() if self._socket is not None else self._sse_messages(action)
         event_id = self.id
         try:
-            for batch in events.batches():
-                for _kind, _id, data in batch:
-                    message = loads(data)
-                    if not isinstance(message, dict):
-                        continue
-                    owner = message.get("event_id")
-                    if owner is not None and owner != event_id:
-                        continue  # another event of the session
-                    kind_of_message = message.get("msg")
-                    if kind_of_message in ("process_generating", "process_streaming"):
-                        if message.get("success") is False:
-                            raise self._app_error(message)
-                        values = _output_data(message)
-                        if diffs and have_full:
-                            delta = answer.diff(values)
-                        else:
-                            delta = answer.full(values)
-                            have_full = True
-                        if delta:
-                            yield delta
-                    elif kind_of_message == "process_completed":
-                        if not message.get("success", True):
-                            raise self._app_error(message)
-                        yield from self._finish(answer, message, delivered)
-                        return
-                    elif kind_of_message == "unexpected_error":
-                        text = str(message.get("message") or "no message")
-                        lost = message.get("session_not_found") or "session not found" in text.lower()
-                        error = ResponseError(
-                            f"The app reported an unexpected error while {action}: {text}"
-                            + (" (it does not know this session; retry the call)." if lost else "."),
-                            detail=text,
-                        )
-                        raise _SessionLost(error) if lost else error
-                    elif kind_of_message == "close_stream":
-                        break
-                    elif kind_of_message == "log":
-                        level = logging.WARNING if message.get("level") in ("warning", "error") else logging.INFO
-                        logger.log(level, "app log for event %s: %s", event_id, message.get("log"))
-                    # estimation, process_starts, progress, heartbeat: nothing to yield.
+            for message in messages:
+                owner = message.get("event_id")
+                if owner is not None and owner != event_id:
+                    continue  # another event of the session
+                kind_of_message = message.get("msg")
+                if kind_of_message in ("process_generating", "process_streaming"):
+                    if message.get("success") is False:
+                        raise self._app_error(message)
+                    values = _output_data(message)
+                    if diffs and have_full:
+                        delta = answer.diff(values)
+                    else:
+                        delta = answer.full(values)
+                        have_full = True
+                    if delta:
+                        yield delta
+                elif kind_of_message == "process_completed":
+                    if not message.get("success", True):
+                        raise self._app_error(message)
+                    yield from self._finish(answer, message, delivered)
+                    return
+                elif kind_of_message == "unexpected_error":
+                    text = str(message.get("message") or "no message")
+                    lost = message.get("session_not_found") or "session not found" in text.lower()
+                    error = ResponseError(
+                        f"The app reported an unexpected error while {action}: {text}"
+                        + (" (it does not know this session; retry the call)." if lost else "."),
+                        detail=text,
+                    )
+                    raise _SessionLost(error) if lost else error
+                elif kind_of_message == "close_stream":
+                    break
+                elif kind_of_message == "log":
+                    level = logging.WARNING if message.get("level") in ("warning", "error") else logging.INFO
+                    logger.log(level, "app log for event %s: %s", event_id, message.get("log"))
+                # estimation, process_starts, progress, heartbeat: nothing to yield.
         except APIConnectionError as exc:
             if self._cancelled:
                 return
@@ -561,6 +613,8 @@ class _QueueRun(StreamSource):
             response, self._response = self._response, None
             if response is not None:
                 response.close()
+            if self._socket is not None:
+                self._socket.close()
         if self._cancelled:
             return
         # Gradio has no way to resume an event: say so rather than end short.
@@ -569,6 +623,16 @@ class _QueueRun(StreamSource):
             f"({len(''.join(delivered))} characters received; the text so far is in the stream's .text). "
             f"Retry the call.{broken}"
         )
+
+    def _sse_messages(self, action: str) -> Iterator[Dict[str, Any]]:
+        """The JSON objects of the session's event stream."""
+        events = EventStream(self._transport.iter_bytes(self._response, action=action, deadline=self._deadline))
+        loads = json.loads
+        for batch in events.batches():
+            for _kind, _id, data in batch:
+                message = loads(data)
+                if isinstance(message, dict):
+                    yield message
 
     def _finish(self, answer: AnswerTracker, message: Mapping[str, Any], delivered: List[str]) -> Iterator[str]:
         values = _output_data(message)
