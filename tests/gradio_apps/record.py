@@ -53,7 +53,8 @@ def record_call(url: str, replica, scenario: str, call) -> dict:
             provider.close()
     exchanges = [e for e in proxy.exchanges if e["path"] != "/config"]
     config = next(e for e in proxy.exchanges if e["path"] == "/config")
-    return {"call": {"messages": call.messages, "kwargs": call.kwargs}, "result": result, "exchanges": exchanges}, config
+    recorded = {"call": {"messages": call.messages, "kwargs": call.kwargs}, "result": result, "exchanges": exchanges}
+    return recorded, config
 
 
 def main(majors) -> None:

@@ -36,6 +36,11 @@ def _normalized(body: Any) -> Any:
     return body
 
 
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hangs up between requests is no news
+
+
 class RecordingProxy:
     """A proxy on 127.0.0.1 that keeps every exchange with ``upstream``."""
 
@@ -57,7 +62,7 @@ class RecordingProxy:
             def do_POST(self) -> None:
                 proxy._forward(self, "POST")
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

@@ -553,9 +553,7 @@ class _QueueRun(StreamSource):
         app, endpoint = self._joined()
         index, kind = app.answer_location(endpoint)
         output = endpoint.outputs[index]
-        rendering = rendering_for(
-            output.type, major=app.major, tuples=app.chat_format_of(output) == ChatFormat.TUPLES
-        )
+        rendering = rendering_for(output.type, major=app.major, tuples=app.chat_format_of(output) == ChatFormat.TUPLES)
         answer = AnswerTracker(index, kind, self._history_length, delivered, rendering)
         diffs = app.sends_diffs
         have_full = False
