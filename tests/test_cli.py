@@ -124,6 +124,19 @@ def test_chat_with_the_qwen_preset_and_a_local_copy(env):
     assert result.stdout == "[system=Be kind.] [turns=0: ] you said: hello\n"
 
 
+def test_standard_parameters_the_space_has_no_input_for_do_not_fail_a_chat_or_a_batch(env, tmp_path):
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(json.dumps({"id": "a", "model": "qwen-2-72b", "prompt": "hi", "max_tokens": 5}) + "\n")
+    with GradioEmulator() as app:
+        chat = run(["--qwen-url", app.url, "chat", "-m", "qwen-2-72b", "--max-tokens", "20", "hello"], env)
+        batch = run(["--qwen-url", app.url, "batch", str(jobs), "-o", str(tmp_path / "out.jsonl")], env)
+    assert chat.returncode == 0, chat.stderr
+    assert chat.stdout == "[system=You are a helpful assistant.] [turns=0: ] you said: hello\n"
+    assert batch.returncode == 0, batch.stderr
+    (result,) = results_by_id(tmp_path / "out.jsonl").values()
+    assert result["error"] is None and result["text"].endswith("you said: hi")
+
+
 def test_ctrl_c_cancels_the_prediction_and_exits_130(emulator, env):
     emulator.add_model("acme/long", Script([f"{i} " for i in range(200)], delay=0.1))
     process = subprocess.Popen(

@@ -49,6 +49,19 @@ def test_models_route_to_their_provider(client):
     assert client.complete(None, "hi") == "You said: hi"  # the first provider's default
 
 
+def test_standard_parameters_a_space_cannot_take_are_left_out_and_listed(client, sdk_log):
+    assert client.complete("qwen-2-72b", "hi", max_tokens=256) == qwen_answer("hi")
+    with client.stream("qwen-2-72b", "hi", max_tokens=256, top_k=3) as stream:
+        assert stream.read() == qwen_answer("hi")
+    assert stream.ignored_parameters == ("max_tokens", "top_k")
+    warnings = [r.getMessage() for r in sdk_log.records if r.levelname == "WARNING"]
+    # Once per endpoint and set of names, not once per call.
+    assert sorted(w.split(" has no input for ")[1].split(":")[0] for w in warnings) == ["max_tokens", "max_tokens, top_k"]
+    with pytest.raises(InvalidArgumentError) as caught:
+        client.stream("qwen-2-72b", "hi", max_tokens=256, strict=True)
+    assert "max_tokens" in str(caught.value) and "strict" in str(caught.value)
+
+
 def test_provider_override_by_name_or_instance(client, qwen_app):
     assert client.complete(None, "x", provider="qwen") == qwen_answer("x")
     assert client.complete(None, "x", provider="Qwen_Qwen_2_72B") == qwen_answer("x")
