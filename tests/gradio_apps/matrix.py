@@ -125,7 +125,8 @@ def main() -> int:
     for major, python in pythons.items():
         env[f"GRADIO{major}_PYTHON"] = python
     if options.record:
-        subprocess.run([sys.executable, "tests/gradio_apps/record.py", *map(str, majors)], cwd=ROOT, env=env, check=True)
+        record = [sys.executable, "tests/gradio_apps/record.py", *map(str, majors)]
+        subprocess.run(record, cwd=ROOT, env=env, check=True)
     return subprocess.call([sys.executable, "-m", "pytest", *TESTS, *pytest_args], cwd=ROOT, env=env)
 
 
