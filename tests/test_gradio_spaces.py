@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from gradio_apps.scenarios import REPLICAS, calls, check, echoed
-from replicate_qwen_sdk import AuthenticationError, GradioSpace, Timeout
+from gradio_apps.scenarios import HISTORY, REPLICAS, calls, check, echoed
+from replicate_qwen_sdk import AuthenticationError, GradioSpace, Qwen_Qwen_2_72B, Timeout
 
 CASES = [(name, scenario) for name, replica in REPLICAS.items() for scenario in calls(replica)]
 OPEN = [name for name, replica in REPLICAS.items() if not replica.needs_login]
@@ -75,3 +75,17 @@ def test_two_threads_at_once_get_their_own_answers(space, run_in_threads):
     for index in (0, 1):
         users = [m for m in echoed(results[index])["messages"] if m.get("role") == "user"]
         assert f"thread {index} asks" in str(users[-1]["content"])
+
+
+def test_the_qwen_preset_on_its_own_space_takes_the_readme_call(space_replicas):
+    """The README's call, max_tokens included, on the Qwen2-72B-Instruct
+    Space's own app (Gradio 4.44): the app has no such input, so it is left
+    out, said once, and listed on the stream."""
+    url = space_replicas(4)["qwen2_72b_instruct"]
+    with Qwen_Qwen_2_72B(url=url, timeout=Timeout(connect=5, read=60)) as qwen:
+        with qwen.stream("qwen-2-72b", HISTORY, max_tokens=256) as stream:
+            text = stream.read()
+    assert stream.ignored_parameters == ("max_tokens",)
+    received = echoed(text)["messages"]
+    assert received[0] == {"role": "system", "content": "Be brief."}
+    assert received[-1] == {"role": "user", "content": "What is 2+2?"}
