@@ -2,8 +2,6 @@
 side message by message; one test runs a real Gradio 3 app when
 ``GRADIO3_PYTHON`` names a Python that has it."""
 
-import base64
-import hashlib
 import json
 import os
 import socket
@@ -20,6 +18,7 @@ import pytest
 
 pytest.importorskip("websocket", reason="websocket-client is an optional extra")
 
+from gradio_apps import frames  # noqa: E402
 from replicate_qwen_sdk.errors import (  # noqa: E402
     APIConnectionError,
     APITimeoutError,
@@ -35,14 +34,13 @@ from replicate_qwen_sdk.timeouts import Deadline  # noqa: E402
 
 TOKEN = "hf_websocket_test_secret_0123456789"
 DATA = [None, [["hello", ""]], "You are helpful.", 1024]
-_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 # -- a loopback websocket server ------------------------------------------------
 
 
 class Peer:
-    """The app's side of one websocket connection (unfragmented frames only)."""
+    """The app's side of one websocket connection."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -51,6 +49,8 @@ class Peer:
         self.headers: Dict[str, str] = {}
         self.received: List[str] = []  # every text message from the client
         self.client_closed = threading.Event()  # the client sent a close frame
+        self._parser = frames.FrameParser()
+        self._pending: List[frames.Frame] = []
 
     def handshake(self, reject: Optional[int] = None) -> None:
         self.path = self.file.readline().split()[1].decode()
@@ -68,54 +68,36 @@ class Peer:
                 + body
             )
             return
-        key = self.headers["sec-websocket-key"] + _GUID
-        accept = base64.b64encode(hashlib.sha1(key.encode()).digest()).decode()
-        self.sock.sendall(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Accept: {accept}\r\n\r\n".encode()
-        )
-
-    def send_frame(self, opcode: int, payload: bytes) -> None:
-        size = len(payload)
-        if size < 126:
-            head = struct.pack("!BB", 0x80 | opcode, size)
-        elif size < 65536:
-            head = struct.pack("!BBH", 0x80 | opcode, 126, size)
-        else:
-            head = struct.pack("!BBQ", 0x80 | opcode, 127, size)
-        self.sock.sendall(head + payload)
+        self.sock.sendall(frames.upgrade_answer(self.headers["sec-websocket-key"]))
 
     def send_text(self, text: str) -> None:
-        self.send_frame(0x1, text.encode())
+        self.sock.sendall(frames.encode(frames.TEXT, text.encode()))
 
     def send(self, message: Dict[str, Any]) -> None:
         self.send_text(json.dumps(message))
 
     def send_close(self) -> None:
         try:
-            self.send_frame(0x8, struct.pack("!H", 1000))
+            self.sock.sendall(frames.close_frame())
         except OSError:  # the client is already gone
             pass
 
     def recv(self) -> Optional[str]:
         """The client's next text message; ``None`` on its close frame or at EOF."""
         while True:
-            head = self.file.read(2)
-            if len(head) < 2:
-                return None
-            opcode, size = head[0] & 0x0F, head[1] & 0x7F
-            if size == 126:
-                size = struct.unpack("!H", self.file.read(2))[0]
-            elif size == 127:
-                size = struct.unpack("!Q", self.file.read(8))[0]
-            mask = self.file.read(4) if head[1] & 0x80 else b"\0\0\0\0"
-            payload = bytes(byte ^ mask[i % 4] for i, byte in enumerate(self.file.read(size)))
-            if opcode == 0x8:
+            while not self._pending:
+                data = self.file.read1(65536)
+                if not data:
+                    return None
+                self._pending += self._parser.feed(data)
+            frame = self._pending.pop(0)
+            if frame.opcode == frames.CLOSE:
                 self.client_closed.set()
                 return None
-            if opcode == 0x1:
-                self.received.append(payload.decode())
-                return self.received[-1]
+            text = frame.text()
+            if text is not None:
+                self.received.append(text)
+                return text
 
     def drop(self) -> None:
         """End the TCP connection without a close frame (FIN)."""

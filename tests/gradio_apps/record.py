@@ -2,12 +2,13 @@
 
     python tests/gradio_apps/record.py [MAJOR ...]
 
-For each Gradio major (4, 5 and 6 by default) that a Python here can serve
+For each Gradio major (3, 4, 5 and 6 by default) that a Python here can serve
 (``GRADIO<major>_PYTHON``, or this interpreter's own gradio; matrix.py sets
 them), the replicas run on a real server and each scenario of
-scenarios.py goes through the SDK and a recording proxy. What the server
-answered is written to tests/data/gradio_transcripts/gradio<major>/<replica>.json,
-with the SDK's chunks, for tests/test_gradio_transcripts.py to replay.
+scenarios.py goes through the SDK and a recording proxy (Gradio 3's
+websocket queue included). What the server answered is written to
+tests/data/gradio_transcripts/gradio<major>/<replica>.json, with the SDK's
+chunks, for tests/test_gradio_transcripts.py to replay.
 A scenario is recorded only if it passes its checks live.
 """
 
@@ -86,4 +87,4 @@ def main(majors) -> None:
 
 
 if __name__ == "__main__":
-    main([int(arg) for arg in sys.argv[1:]] or [4, 5, 6])
+    main([int(arg) for arg in sys.argv[1:]] or [3, 4, 5, 6])
