@@ -121,6 +121,11 @@ def check(replica: Replica, scenario: str, text: str, chunks: List[str], ignored
     if scenario in INDENTED:
         raw = INDENTED[scenario]
         assert text in (raw, inspect.cleandoc(raw)), (text, raw)
+        # The first line streamed on its own, before the lines a Chatbot may
+        # still re-indent: the answer did not all come at the end.
+        assert len(chunks) >= 2, chunks
+        first = next(chunk for chunk in chunks if chunk.strip())
+        assert first.lstrip().startswith(raw.split()[0]), chunks
         return
     received = echoed(text)
     messages = received["messages"]
