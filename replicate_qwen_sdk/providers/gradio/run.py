@@ -386,9 +386,9 @@ class QueueRun(StreamSource):
             return
         # Gradio has no way to resume an event: say so rather than end short.
         raise APIConnectionError(
-            f"The app's stream ended before the answer was complete while {action} "
-            f"({len(''.join(delivered))} characters received; the text so far is in the stream's .text). "
-            f"Retry the call.{broken}"
+            f"The app's stream ended before the answer was complete while {action}{broken}: "
+            f"{len(''.join(delivered))} characters received, the text so far is in the stream's .text. "
+            "Retry the call."
         )
 
     def _sse_messages(self, action: str) -> Iterator[Dict[str, Any]]:
