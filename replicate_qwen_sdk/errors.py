@@ -8,6 +8,7 @@ TimeoutError`` / ``except ConnectionError`` code keep working::
     ├── MissingAuthError                     no API key or token was found
     ├── InvalidArgumentError (ValueError)    rejected before any request was sent
     ├── APIConnectionError (ConnectionError) the server could not be reached, or the connection broke
+    │   └── PredictionMayExistError          a create request's answer was lost; the run may exist
     ├── APITimeoutError (TimeoutError)       connect, idle-read or overall deadline exceeded
     └── ResponseError                        the server answered with an error
         ├── AuthenticationError              401 / 403
@@ -40,6 +41,7 @@ __all__ = [
     "MissingAuthError",
     "ModelNotFoundError",
     "PredictionError",
+    "PredictionMayExistError",
     "QueueFullError",
     "RateLimitError",
     "ResponseError",
@@ -53,7 +55,14 @@ __all__ = [
 
 
 class SDKError(Exception):
-    """Base class of every exception this package raises."""
+    """Base class of every exception this package raises.
+
+    :ivar prediction_id: the id of the Replicate prediction the failure
+        concerns, once one was created (look it up or cancel it with it);
+        ``None`` otherwise.
+    """
+
+    prediction_id: Optional[str] = None
 
 
 class MissingAuthError(SDKError):
@@ -71,6 +80,25 @@ class APIConnectionError(SDKError, ConnectionError):
         # ConnectionError is an OSError, whose two-argument form means
         # (errno, strerror); always pass exactly one argument.
         super().__init__(message)
+
+
+class PredictionMayExistError(APIConnectionError):
+    """Creating a prediction failed in a way that leaves open whether the
+    server received the request (a 502 or 504 from a gateway, a connection
+    broken after the request was sent, no answer in time), and no prediction
+    it made could be found. The SDK does not send the request again: a second
+    one could run, and bill, alongside the first.
+
+    :ivar status_code: the HTTP status of the failed attempt, or ``None``
+        when the connection broke or no answer came.
+    :ivar created_after: when the lost attempt was made (ISO 8601, UTC):
+        look for the prediction among the ones created since.
+    """
+
+    def __init__(self, message: str, *, status_code: Optional[int] = None, created_after: str = "") -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.created_after = created_after
 
 
 class APITimeoutError(SDKError, TimeoutError):

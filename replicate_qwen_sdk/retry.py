@@ -1,15 +1,22 @@
 """When to retry a request, and how long to wait before doing it.
 
-Two policies cover every request the SDK sends:
+Three policies cover every request the SDK sends:
 
 * :data:`READ` – for requests that are safe to repeat (``GET``, cancel):
   retried on 429, 502, 503, 504 and on any failure to connect or to get a
   response.
-* :data:`CREATE` – for a request that starts work on the server (a
-  prediction, a queue join). Repeating it after the server may have acted
-  would run the model twice, so it is retried only when the server certainly
-  did not act: 429, 502, 503, 504, and failures to *connect*. Never on 500,
-  never after the request may have reached the server.
+* :data:`CREATE_PREDICTION` – for the request that creates a Replicate
+  prediction, which runs (and bills) the model every time it is received.
+  Retried only where Replicate certainly did nothing: 429 and 503 (answered
+  before any work is done) and failures to *connect*. A 502 or 504 comes from
+  a gateway that may already have passed the request on, and a connection
+  that breaks after sending may have delivered it; the provider then looks
+  for the prediction instead of sending the request again.
+* :data:`CREATE` – for other requests that start work on the server (a
+  Gradio queue join): retried on 429, 502, 503, 504 and failures to connect;
+  never on 500, never after a connection broke once the request was sent.
+  A 502 or 504 does not prove the server behind the gateway did nothing, so
+  a retry may repeat the work.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ __all__ = [
     "BACKOFF_BASE",
     "BACKOFF_CAP",
     "CREATE",
+    "CREATE_PREDICTION",
     "DEFAULT_MAX_RETRIES",
     "MAX_RETRY_AFTER",
     "READ",
@@ -56,6 +64,7 @@ class RetryPolicy(NamedTuple):
 
 READ = RetryPolicy("read", frozenset({429, 502, 503, 504}), after_send_failures=True)
 CREATE = RetryPolicy("create", frozenset({429, 502, 503, 504}), after_send_failures=False)
+CREATE_PREDICTION = RetryPolicy("create-prediction", frozenset({429, 503}), after_send_failures=False)
 
 
 def backoff_delay(attempt: int, *, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:

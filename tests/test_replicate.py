@@ -25,8 +25,10 @@ from replicate_qwen_sdk import (
     TextStream,
     Timeout,
 )
+from replicate_qwen_sdk.errors import PredictionMayExistError, ResponseError
 from replicate_qwen_sdk.providers import replicate as replicate_module
 from replicate_qwen_sdk.testing import Script
+from replicate_qwen_sdk.testing.replicate import Prediction
 
 
 SECRET = "r8_test_secret_value_0123456789abcdefghij"  # the emulator fixture's token (conftest.SECRET)
@@ -49,6 +51,19 @@ def created(**extra):
 
 def sse(*events):
     return "".join(f"event: {name}\nid: {i}\ndata: {data}\n\n" for i, (name, data) in enumerate(events)).encode()
+
+
+def sse_with_ids(*events):
+    """Events given as ``(name, id, data)``; an empty id leaves the ``id:`` line out."""
+    lines = [
+        f"event: {name}\n" + (f"id: {event_id}\n" if event_id else "") + f"data: {data}\n\n"
+        for name, event_id, data in events
+    ]
+    return "".join(lines).encode()
+
+
+def polled(output, status="succeeded", **extra):
+    return {**created(status=status, output=output), **extra}
 
 
 def mocked_provider(**kwargs):
@@ -321,12 +336,12 @@ def test_an_answer_without_a_prediction_id_is_a_clear_error():
 
 
 @responses.activate
-def test_a_stream_url_that_is_not_an_event_stream_is_reported():
+def test_a_stream_url_that_answers_html_is_replaced_by_polling(sdk_log):
     responses.post(CREATE_URL, status=201, json=created())
     responses.get(STREAM_URL, body="<html>login</html>", content_type="text/html")
-    with pytest.raises(Exception) as caught:
-        mocked_provider().stream(None, "hi")
-    assert "event stream" in str(caught.value) and "text/html" in str(caught.value)
+    responses.get(f"{BASE}/predictions/p1", json=polled(["o", "k"]))
+    assert mocked_provider().complete(None, "hi") == "ok"
+    assert "text/html" in sdk_log.text and "polling instead" in sdk_log.text
 
 
 # -- streaming on a real socket ------------------------------------------------------------
@@ -415,10 +430,102 @@ def test_a_stream_that_cannot_be_resumed_is_completed_by_polling(provider, emula
 
 def test_a_server_that_replays_from_the_start_yields_nothing_twice(provider, emulator):
     emulator.add_model("acme/replay", Script(TOKENS, drop_after=[4], replay_on_resume=True))
-    chunks = list(provider.stream("acme/replay", "go"))
-    assert chunks[:4] == TOKENS[:4]
-    assert "".join(chunks) == "".join(TOKENS)
-    assert emulator.count("stream") == 2 and emulator.count("get") >= 1  # the rest came from polling
+    assert list(provider.stream("acme/replay", "go")) == TOKENS
+    assert emulator.count("stream") == 2 and emulator.count("get") == 0  # replayed events skipped by id
+
+
+@pytest.mark.parametrize("rewind", [1, 3])
+@pytest.mark.parametrize("drop_at", [3, 5])
+def test_a_resume_that_replays_from_an_earlier_event_yields_nothing_twice(provider, emulator, drop_at, rewind):
+    emulator.add_model("acme/rewind", Script(TOKENS, drop_after=[drop_at], rewind_on_resume=rewind))
+    assert list(provider.stream("acme/rewind", "go")) == TOKENS
+    assert emulator.count("stream") == 2 and emulator.count("get") == 0
+    resumed = [r for r in emulator.requests if r.route == "stream"][1]
+    assert resumed.headers.get("Last-Event-ID", "").endswith(f":{drop_at - 1}")
+
+
+@pytest.mark.parametrize(
+    "replay",
+    [
+        [("output", "1", " BETA"), ("output", "2", " gamma"), ("done", "3", "{}")],  # a known id, other data
+        [("output", "", " beta"), ("output", "", " gamma"), ("done", "", "{}")],  # no ids at all
+    ],
+    ids=["same-id-other-data", "no-ids"],
+)
+@responses.activate(registry=OrderedRegistry)
+def test_a_replay_that_ids_cannot_place_falls_back_to_polling(replay):
+    responses.post(CREATE_URL, status=201, json=created())
+    first = sse_with_ids(("output", "0", "alpha"), ("output", "1", " beta"))  # then the connection ends
+    responses.get(STREAM_URL, body=first, content_type="text/event-stream")
+    responses.get(STREAM_URL, body=sse_with_ids(*replay), content_type="text/event-stream")
+    responses.get(f"{BASE}/predictions/p1", json=polled(["alpha", " beta", " gamma"]))
+    assert list(mocked_provider().stream(None, "hi")) == ["alpha", " beta", " gamma"]
+    assert responses.calls[2].request.headers["Last-Event-ID"] == "1"
+    assert responses.calls[3].request.url == f"{BASE}/predictions/p1"
+
+
+@responses.activate(registry=OrderedRegistry)
+def test_output_without_ids_is_never_resumed_but_polled():
+    responses.post(CREATE_URL, status=201, json=created())
+    responses.get(STREAM_URL, body=sse_with_ids(("output", "", "alpha")), content_type="text/event-stream")
+    responses.get(f"{BASE}/predictions/p1", json=polled(["alpha", " beta"]))
+    assert list(mocked_provider().stream(None, "hi")) == ["alpha", " beta"]
+    assert [call.request.method for call in responses.calls] == ["POST", "GET", "GET"]
+    assert responses.calls[2].request.url == f"{BASE}/predictions/p1"
+
+
+# -- polling: an output that trails the stream ----------------------------------------------
+
+
+@pytest.mark.parametrize("lag", [2, len(TOKENS)], ids=["trailing", "null"])
+def test_polling_waits_for_an_output_that_trails_the_stream(provider, emulator, lag):
+    emulator.add_model("acme/lag", Script(TOKENS, delay=0.1, drop_after=[4], resumable=False, output_lag=lag))
+    stream = provider.stream("acme/lag", "go")
+    chunks = list(stream)
+    assert chunks[:4] == TOKENS[:4] and "".join(chunks) == "".join(TOKENS)  # the rest in polled pieces
+    polls = emulator.prediction(stream.id).polls
+    assert any(status != "succeeded" and shown < 4 for status, shown in polls)  # it did trail
+
+
+def test_an_output_that_never_catches_up_is_bounded_by_the_idle_timeout(emulator):
+    emulator.add_model(
+        "acme/stuck",
+        Script(TOKENS, delay=0.01, drop_after=[3], resumable=False, output_lag=2, silence_after=4, silence=5.0),
+    )
+    provider = Replicate(api_key=SECRET, base_url=emulator.base_url, timeout=Timeout(connect=2, read=0.5))
+    stream = provider.stream("acme/stuck", "go")
+    started = time.monotonic()
+    with pytest.raises(APITimeoutError) as caught:
+        stream.read()
+    assert time.monotonic() - started < 3.0
+    assert stream.text == "".join(TOKENS[:3])
+    assert caught.value.prediction_id == stream.id and stream.id in str(caught.value)
+    provider.close()
+
+
+@pytest.mark.parametrize(
+    "final, cls, fragment",
+    [
+        (polled(["alpha", " BETA"]), ResponseError, "does not match"),
+        (polled(None), ResponseError, "does not match"),  # null, but not removed: a mismatch
+        (polled(None, data_removed=True), PredictionError, "no longer available"),
+    ],
+    ids=["other-text", "null-output", "data-removed"],
+)
+@responses.activate(registry=OrderedRegistry)
+def test_a_finished_output_is_judged_against_the_stream(final, cls, fragment):
+    responses.post(CREATE_URL, status=201, json=created())
+    first = sse_with_ids(("output", "0", "alpha"), ("output", "1", " beta"))
+    responses.get(STREAM_URL, body=first, content_type="text/event-stream")
+    responses.get(STREAM_URL, status=410, json={"detail": "gone"})  # the resume
+    responses.get(f"{BASE}/predictions/p1", json=polled(["alpha"], status="processing"))  # trails: waited for
+    responses.get(f"{BASE}/predictions/p1", json=final)
+    stream = mocked_provider().stream(None, "hi")
+    with pytest.raises(cls) as caught:
+        stream.read()
+    assert type(caught.value) is cls and fragment in str(caught.value)
+    assert caught.value.prediction_id == "p1" and "p1" in str(caught.value)
+    assert stream.text == "alpha beta"
 
 
 def test_an_error_event_raises_after_the_chunks_before_it(provider, emulator):
@@ -455,6 +562,7 @@ def test_silence_longer_than_the_idle_timeout_raises_a_timeout(emulator):
     assert time.monotonic() - started < 2.0
     assert stream.text == "".join(TOKENS[:2])
     assert isinstance(caught.value, TimeoutError)
+    assert caught.value.prediction_id == stream.id and stream.id in str(caught.value)
     provider.close()
 
 
@@ -497,8 +605,9 @@ def test_cancel_from_another_thread_unblocks_the_reader(provider, emulator, cons
 
 def test_close_releases_the_connection_without_canceling(provider, emulator):
     emulator.add_model("acme/long", Script([f"{i} " for i in range(20)], delay=0.05))
-    with provider.stream("acme/long", "go") as stream:
-        next(stream)
+    stream = provider.stream("acme/long", "go")
+    next(stream)
+    stream.close()
     assert stream.finished
     assert emulator.count("cancel") == 0
 
@@ -529,11 +638,141 @@ def test_create_is_not_retried_on_500(provider, emulator):
     assert emulator.count("create") == 1
 
 
-def test_create_is_not_retried_when_the_connection_resets_after_sending(provider, emulator):
-    emulator.inject_fault("create", reset=True)
-    with pytest.raises(APIConnectionError):
+@pytest.mark.parametrize(
+    "fault",
+    [{"status": 504}, {"status": 502}, {"reset": True}],
+    ids=["504", "502", "reset-after-sending"],
+)
+def test_a_create_whose_answer_is_lost_after_creating_continues_with_that_prediction(
+    provider, emulator, fault, sdk_log
+):
+    emulator.add_model("acme/poet", Script(["Roses", " are", " red"], delay=0.2))
+    emulator.inject_fault("create", after_create=True, **fault)
+    stream = provider.stream("acme/poet", "A poem")
+    assert stream.read() == "Roses are red"
+    assert list(emulator.predictions) == [stream.id]  # exactly one prediction: nothing runs twice
+    assert emulator.count("create") == 1 and emulator.count("list") == 1
+    assert emulator.count("stream") == 1  # the prediction found, still running, was streamed
+    assert "continuing with prediction" in sdk_log.text and SECRET not in sdk_log.text
+
+
+def test_a_lost_create_of_a_pinned_version_is_found_by_version(provider, emulator):
+    version = "c" * 64
+    emulator.add_model(version, Script(["pinned"]))
+    emulator.add_model("d" * 64, Script(["other"]))
+    provider.complete("d" * 64, "hello")  # same input, another version: not a match
+    emulator.inject_fault("create", status=504, after_create=True)
+    stream = provider.stream(f"acme/model:{version}", "hello")
+    assert stream.read() == "pinned"
+    assert emulator.prediction(stream.id).version == version and len(emulator.predictions) == 2
+
+
+def test_the_lookup_reads_further_pages_of_the_list(provider, emulator):
+    emulator.LIST_PAGE_SIZE = 2
+    for index in range(3):  # newer than anything the call will make, other input
+        model = "meta/meta-llama-3-70b-instruct"
+        emulator.predictions[f"newer{index}"] = Prediction(
+            f"newer{index}", model, "hidden", {"prompt": f"other {index}"}, Script(["x"]), created_at=time.time() + 5
+        )
+    emulator.inject_fault("create", status=504, after_create=True)
+    assert provider.complete(None, "hello") == "You said: hello"
+    assert emulator.count("list") == 2 and len(emulator.predictions) == 4
+
+
+@pytest.mark.parametrize("fault", [{"status": 504}, {"reset": True}], ids=["504", "reset-after-sending"])
+def test_a_lost_create_with_no_prediction_to_find_raises_prediction_may_exist(provider, emulator, fault):
+    emulator.inject_fault("create", **fault)  # the request never reached the model
+    with pytest.raises(PredictionMayExistError) as caught:
         provider.stream(None, "hello")
-    assert emulator.count("create") == 1
+    error = caught.value
+    assert "may have been created" in str(error) and "not sent again" in str(error)
+    assert isinstance(error, APIConnectionError) and isinstance(error, ConnectionError)
+    assert error.status_code == fault.get("status") and error.created_after.endswith("Z")
+    assert SECRET not in str(error)
+    assert emulator.count("create") == 1 and emulator.predictions == {}
+    assert emulator.count("list") == replicate_module.LOOKUP_ATTEMPTS  # looked again before giving up
+
+
+def test_the_lookup_never_takes_a_prediction_of_another_call_model_or_input(provider, emulator):
+    provider.complete(None, "hello")  # same model and input, but this process's own: claimed
+    headers = {"Authorization": f"Bearer {SECRET}"}
+    requests.post(
+        f"{emulator.base_url}/models/meta/meta-llama-3-70b-instruct/predictions",
+        json={"input": {"prompt": "hello", "seed": 1}},
+        headers=headers,
+    )
+    requests.post(
+        f"{emulator.base_url}/models/meta/meta-llama-3-8b-instruct/predictions",
+        json={"input": {"prompt": "hello"}},
+        headers=headers,
+    )
+    emulator.inject_fault("create", status=504)
+    with pytest.raises(PredictionMayExistError):
+        provider.stream(None, "hello")
+    assert len(emulator.predictions) == 3
+
+
+@responses.activate(registry=OrderedRegistry)
+def test_a_create_that_could_not_connect_is_not_looked_for():
+    refused = requests.exceptions.ConnectionError(
+        "HTTPConnectionPool(host='127.0.0.1', port=9): Max retries exceeded (Caused by NewConnectionError("
+        "'<urllib3.connection.HTTPConnection object>: Failed to establish a new connection: [Errno 111] "
+        "Connection refused'))"
+    )
+    responses.post(CREATE_URL, body=refused)
+    with pytest.raises(APIConnectionError) as caught:
+        mocked_provider(max_retries=0).stream(None, "hi")
+    assert not isinstance(caught.value, PredictionMayExistError)
+    assert len(responses.calls) == 1  # no lookup: nothing can have been created
+
+
+@responses.activate(registry=OrderedRegistry)
+def test_a_lookup_that_fails_still_raises_prediction_may_exist():
+    responses.post(CREATE_URL, status=504, body="<html>504 Gateway Time-out</html>")
+    responses.get(f"{BASE}/predictions", status=403, json={"detail": "token cannot list predictions"})
+    with pytest.raises(PredictionMayExistError) as caught:
+        mocked_provider(max_retries=0).stream(None, "hi")
+    assert "looking for it failed too" in str(caught.value) and "cannot list" in str(caught.value)
+    assert len(responses.calls) == 2 and "created_after=" in responses.calls[1].request.url
+
+
+# -- a stream that will not open, and errors once the prediction exists ----------------------------
+
+
+@pytest.mark.parametrize("status", [200, 404, 410], ids=["html-page", "404", "410"])
+def test_a_stream_url_that_will_not_serve_events_is_replaced_by_polling(provider, emulator, status, sdk_log):
+    emulator.add_model("acme/nostream", Script(TOKENS, delay=0.01, stream_unavailable=status))
+    assert provider.complete("acme/nostream", "go") == "".join(TOKENS)
+    assert emulator.count("stream") == 1 and emulator.count("get") >= 1
+    assert "polling instead" in sdk_log.text
+
+
+@pytest.mark.parametrize(
+    "fault, cls",
+    [
+        ({"status": 500}, ServerError),
+        ({"status": 403}, AuthenticationError),
+        ({"status": 200, "body": b"<html>maintenance</html>"}, ResponseError),
+    ],
+    ids=["500", "403", "not-json"],
+)
+def test_errors_while_polling_carry_the_prediction_id(provider, emulator, fault, cls):
+    emulator.add_model("acme/nostream", Script(TOKENS, stream_unavailable=410))
+    stream = provider.stream("acme/nostream", "go")
+    emulator.inject_fault("get", **fault)
+    with pytest.raises(cls) as caught:
+        stream.read()
+    assert caught.value.prediction_id == stream.id and stream.id in str(caught.value)
+
+
+def test_a_failed_cancel_carries_the_prediction_id(provider, emulator):
+    emulator.add_model("acme/long", Script([f"{i} " for i in range(100)], delay=0.05))
+    stream = provider.stream("acme/long", "go")
+    next(stream)
+    emulator.inject_fault("cancel", status=500, times=3)
+    with pytest.raises(ServerError) as caught:
+        stream.cancel()
+    assert caught.value.prediction_id == stream.id and stream.id in str(caught.value)
 
 
 def test_stream_open_is_retried_on_502(provider, emulator):

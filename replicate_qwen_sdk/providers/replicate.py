@@ -3,16 +3,27 @@
 One call runs like this (wire facts in the project's protocol notes):
 
 1. ``POST {base}/models/{owner}/{name}/predictions`` (or ``POST
-   {base}/predictions`` with a ``version``) creates the prediction;
+   {base}/predictions`` with a ``version``) creates the prediction. It is
+   sent again only after a 429 or 503 or a failure to connect, where
+   Replicate did nothing. After a 502 or 504, or a connection lost once the
+   request was sent, the prediction may exist: ``GET {base}/predictions`` is
+   searched for it (created since, same model or version and input), and
+   without a find :class:`~replicate_qwen_sdk.errors.PredictionMayExistError`
+   is raised, so a model never runs (and bills) twice for one call;
 2. ``GET urls.stream`` (``Accept: text/event-stream``) streams ``output``
    events (text chunks), maybe ``logs``, an ``error`` event on failure, and
-   ``done`` at the end;
+   ``done`` at the end; a stream URL that will not serve events (an error
+   status, an HTML page) is replaced by polling;
 3. a connection that breaks, or ends before ``done``, is reopened with
-   ``Last-Event-ID`` a few times; a server that answers a resume by
-   replaying events already received is left for polling (below), so nothing
-   is yielded twice;
+   ``Last-Event-ID`` a few times; events a server replays on a resume are
+   skipped by id, and where ids cannot tell, the rest comes from polling, so
+   nothing is yielded twice;
 4. failing that, ``GET urls.get`` is polled until the prediction is terminal
-   and exactly the part of the output not yet streamed is yielded.
+   and exactly the part of the output not yet streamed is yielded (an
+   ``output`` that still trails the stream is waited for).
+
+Every error raised once the prediction exists carries its id
+(``.prediction_id``, and in the message), so it can be looked up or canceled.
 """
 
 from __future__ import annotations
@@ -21,8 +32,12 @@ import json
 import logging
 import os
 import re
+import threading
 import time
+from collections import OrderedDict
+from datetime import datetime, timezone
 from typing import Any, Dict, Generator, Iterator, List, Mapping, Optional, Sequence, Union
+from urllib.parse import urlencode, urlsplit
 
 from ..errors import (
     APIConnectionError,
@@ -31,15 +46,16 @@ from ..errors import (
     MissingAuthError,
     ModelNotFoundError,
     PredictionError,
+    PredictionMayExistError,
     ResponseError,
     SDKError,
     ServerError,
     error_from_event_data,
 )
 from ..messages import Messages, format_prompt, normalize_messages, split_system
-from ..retry import CREATE, DEFAULT_MAX_RETRIES, backoff_delay
+from ..retry import CREATE_PREDICTION, DEFAULT_MAX_RETRIES, backoff_delay
 from ..sse import EventStream
-from ..stream import StreamSource, TextStream
+from ..stream import StreamSource, TextStream, cancel_on_interrupt
 from ..timeouts import Deadline, TimeoutLike
 from ..transport import DEFAULT_POOL_SIZE, Transport
 from .base import Provider, class_or_instance_method
@@ -56,6 +72,15 @@ MAX_STREAM_RESUMES = 3
 POLL_INTERVAL = 0.25
 POLL_INTERVAL_MAX = 2.0
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled", "aborted"})
+#: Searches of the prediction list for a prediction whose create request
+#: lost its answer; pages read per search; predictions fetched per search
+#: when a list entry leaves out its input.
+LOOKUP_ATTEMPTS = 3
+LOOKUP_PAGES = 3
+LOOKUP_FETCHES = 5
+#: How far the server's clock may lag this machine's when a prediction's
+#: ``created_at`` is compared with the moment its create request was sent.
+CLOCK_TOLERANCE = 60.0
 
 _MODEL_REF = re.compile(
     r"^(?P<owner>[A-Za-z0-9][A-Za-z0-9._-]*)/(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)"
@@ -196,7 +221,8 @@ class Replicate(Provider):
             inputs=inputs,
             deadline=Deadline(self.timeout.total),
         )
-        run.start()
+        with cancel_on_interrupt(run):  # Ctrl-C after the run exists stops it there
+            run.start()
         return TextStream(run, started_at=started)
 
 
@@ -293,6 +319,29 @@ def output_text(output: Any) -> str:
     return json.dumps(output)
 
 
+class _Claims:
+    """Ids of the predictions that calls in this process have created or
+    taken over, so that a lookup never hands one prediction to two calls."""
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._ids: "OrderedDict[str, None]" = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def claim(self, prediction_id: str) -> bool:
+        """Record ``prediction_id``; False if it was already recorded."""
+        with self._lock:
+            if prediction_id in self._ids:
+                return False
+            self._ids[prediction_id] = None
+            if len(self._ids) > self._limit:
+                self._ids.popitem(last=False)
+            return True
+
+
+_CLAIMS = _Claims()
+
+
 class _PredictionRun(StreamSource):
     """One prediction, from creation to the end of its output.
 
@@ -320,38 +369,22 @@ class _PredictionRun(StreamSource):
         self._created: Dict[str, Any] = {}
         self._response: Any = None  # the open stream's requests.Response
         self._cancelled = False
+        self._released = False  # interrupt(): the caller let go; never resume or poll
         self._last_event_id: Optional[str] = None
-        self._first_event_id: Optional[str] = None
+        #: Every event id handled, with the data of output events: a resumed
+        #: connection that replays them is skipped through them.
+        self._seen: Dict[str, Optional[str]] = {}
+        #: Output was yielded after the last event that had an id, so a
+        #: resume from that id would repeat it unnoticed.
+        self._unidentified_output = False
 
     # -- start ---------------------------------------------------------------
 
     def start(self) -> None:
-        """Create the prediction and open its stream."""
-        match = _MODEL_REF.match(self._model)
-        if match and not match.group("version"):
-            url = f"{self._base_url}/models/{match.group('owner')}/{match.group('name')}/predictions"
-            body: Dict[str, Any] = {"input": self._inputs}
-        else:
-            url = f"{self._base_url}/predictions"
-            version = match.group("version") if match else self._model
-            body = {"version": version, "input": self._inputs}
-        action = f"creating a prediction of {self._model}"
-        response = self._transport.request(
-            "POST",
-            url,
-            action=action,
-            policy=CREATE,
-            deadline=self._deadline,
-            json=body,
-            headers={**self._auth, "Accept": "application/json"},
-            model=self._model,
-        )
-        prediction = self._transport.json(response, action=action)
-        if not isinstance(prediction, dict) or not isinstance(prediction.get("id"), str):
-            raise ResponseError(
-                f"Unexpected answer while {action}: no prediction id. Check the base URL.",
-                status_code=response.status_code,
-            )
+        """Create the prediction (or find the one a lost answer created) and
+        open its stream. Once the prediction exists, nothing raises here: a
+        stream that cannot be opened is replaced by polling."""
+        prediction = self._create()
         self.id = prediction["id"]
         urls = prediction.get("urls")
         self._urls = urls if isinstance(urls, dict) else {}
@@ -361,8 +394,150 @@ class _PredictionRun(StreamSource):
         if stream_url and prediction.get("status") not in TERMINAL_STATUSES:
             try:
                 self._response = self._open_stream(stream_url, last_event_id=None)
-            except (APIConnectionError, ServerError, ModelNotFoundError) as exc:
+            except SDKError as exc:
                 logger.warning("could not open the stream of prediction %s (%s); polling instead", self.id, exc)
+
+    def _create(self) -> Dict[str, Any]:
+        """``POST`` the prediction; after a failure that may have reached
+        Replicate, find the prediction it made instead of sending it again."""
+        match = _MODEL_REF.match(self._model)
+        if match and not match.group("version"):
+            url = f"{self._base_url}/models/{match.group('owner')}/{match.group('name')}/predictions"
+            body: Dict[str, Any] = {"input": self._inputs}
+        else:
+            url = f"{self._base_url}/predictions"
+            version = match.group("version") if match else self._model
+            body = {"version": version, "input": self._inputs}
+        action = f"creating a prediction of {self._model}"
+        sent_at = time.time()
+        try:
+            response = self._transport.request(
+                "POST",
+                url,
+                action=action,
+                policy=CREATE_PREDICTION,
+                deadline=self._deadline,
+                json=body,
+                headers={**self._auth, "Accept": "application/json"},
+                model=self._model,
+            )
+        except SDKError as exc:
+            if not _may_have_been_received(exc):
+                raise
+            return self._find_lost_prediction(body, exc, sent_at)
+        prediction = self._transport.json(response, action=action)
+        if not isinstance(prediction, dict) or not isinstance(prediction.get("id"), str):
+            raise ResponseError(
+                f"Unexpected answer while {action}: no prediction id. Check the base URL.",
+                status_code=response.status_code,
+            )
+        _CLAIMS.claim(prediction["id"])
+        return prediction
+
+    def _find_lost_prediction(self, body: Dict[str, Any], failure: SDKError, sent_at: float) -> Dict[str, Any]:
+        """The prediction a create request made before its answer was lost
+        (newest first among those created since, same model or version, same
+        input, not taken by another call).
+
+        :raises PredictionMayExistError: when none is found.
+        """
+        logger.warning(
+            "creating a prediction of %s failed after the request may have reached Replicate (%s); looking for it",
+            self._model,
+            failure,
+        )
+        wanted = json.loads(json.dumps(body))  # as the server stores it
+        since = sent_at - CLOCK_TOLERANCE
+        problem: Optional[SDKError] = None
+        for attempt in range(LOOKUP_ATTEMPTS):
+            if attempt:
+                delay = backoff_delay(attempt - 1)
+                left = self._deadline.remaining()
+                if left is not None and left <= delay:
+                    break
+                self._transport.sleep(delay)
+            try:
+                found = self._search_predictions(wanted, since)
+            except SDKError as exc:
+                problem = exc
+                break
+            if found is not None:
+                logger.warning("continuing with prediction %s, which the lost request created", found["id"])
+                return self._full_prediction(found)
+        raise self._may_exist_error(failure, sent_at, problem) from failure
+
+    def _search_predictions(self, wanted: Dict[str, Any], since: float) -> Optional[Dict[str, Any]]:
+        """One look through ``GET /predictions`` for an unclaimed match."""
+        url = f"{self._base_url}/predictions?{urlencode({'created_after': _iso_time(since)})}"
+        action = f"looking for the prediction of {self._model} a failed request may have created"
+        fetched = 0
+        for _page in range(LOOKUP_PAGES):
+            page = self._get_json(url, action)
+            results = page.get("results")
+            if not isinstance(results, list):
+                raise ResponseError(f"Unexpected answer while {action}: no list of predictions. Check the base URL.")
+            for candidate in results:
+                if not isinstance(candidate, dict) or not isinstance(candidate.get("id"), str):
+                    continue
+                created = _parse_time(candidate.get("created_at"))
+                if created is None:
+                    continue
+                if created < since:
+                    return None  # newest first: the rest are older still
+                without_input = "input" not in candidate and _same_target(candidate, wanted, self._model)
+                if without_input and fetched < LOOKUP_FETCHES:
+                    # A list entry that leaves out its input: fetch the prediction to compare.
+                    fetched += 1
+                    candidate = self._get_json(self._prediction_url(candidate), action)
+                if _is_match(candidate, wanted, self._model) and _CLAIMS.claim(candidate["id"]):
+                    return candidate
+            next_url = page.get("next")
+            if not isinstance(next_url, str) or not _same_origin(next_url, self._base_url):
+                return None  # the last page, or one on another host (the token is not sent there)
+            url = next_url
+        return None
+
+    def _full_prediction(self, entry: Dict[str, Any]) -> Dict[str, Any]:
+        """The whole prediction behind a list entry (which has no stream URL)."""
+        action = f"fetching prediction {entry['id']}"
+        try:
+            prediction = self._get_json(self._prediction_url(entry), action)
+        except SDKError as exc:
+            logger.warning("could not fetch prediction %s (%s); polling it instead", entry["id"], exc)
+            return entry
+        return prediction if prediction.get("id") == entry["id"] else entry
+
+    def _prediction_url(self, prediction: Mapping[str, Any]) -> str:
+        urls = prediction.get("urls")
+        url = urls.get("get") if isinstance(urls, dict) else None
+        return url if isinstance(url, str) and url else f"{self._base_url}/predictions/{prediction['id']}"
+
+    def _may_exist_error(
+        self, failure: SDKError, sent_at: float, problem: Optional[SDKError]
+    ) -> PredictionMayExistError:
+        status = failure.status_code if isinstance(failure, ResponseError) else None
+        if status is not None:
+            detail = getattr(failure, "detail", "")
+            what = f"HTTP {status}" + (f": {detail}" if detail else "")
+        elif isinstance(failure, APITimeoutError):
+            what = "no answer within the read timeout"
+        else:
+            what = "the connection broke before the answer arrived"
+        when = _iso_time(sent_at)
+        searched = (
+            f"looking for it failed too ({problem})"
+            if problem is not None
+            else f"no prediction of it (same model and input) created since {when} was found"
+        )
+        return PredictionMayExistError(
+            f"Creating a prediction of {self._model} failed ({what}) after the request may have reached "
+            f"Replicate, so a prediction may have been created and be running (and billing); {searched}. "
+            "The request was not sent again, so as not to run the model twice: check your recent "
+            f"predictions (https://replicate.com/predictions, or GET {self._base_url}/predictions) and cancel "
+            "any unwanted one before trying again.",
+            status_code=status,
+            created_after=when,
+        )
 
     def _open_stream(self, url: str, *, last_event_id: Optional[str]):
         headers = {**self._auth, "Accept": "text/event-stream", "Cache-Control": "no-store"}
@@ -372,19 +547,35 @@ class _PredictionRun(StreamSource):
             url, action=f"streaming prediction {self.id}", deadline=self._deadline, headers=headers
         )
 
+    def _with_id(self, error: SDKError) -> SDKError:
+        """``error``, carrying this prediction's id as ``prediction_id`` and
+        in its message, so the caller can look the prediction up or cancel it."""
+        if self.id is None:
+            return error
+        if error.prediction_id is None:
+            error.prediction_id = self.id
+        message = str(error)
+        if self.id not in message:
+            error.args = (f"{message} (prediction {self.id})",)
+        return error
+
     # -- StreamSource ----------------------------------------------------------
 
     def chunks(self, delivered: List[str]) -> Iterator[str]:
         try:
             if self._response is None or not (yield from self._stream_events(delivered)):
-                if not self._cancelled:
+                if not (self._cancelled or self._released):
                     yield from self._poll_until_done(delivered)
+        except SDKError as exc:
+            self._with_id(exc)
+            raise
         finally:
             response, self._response = self._response, None
             if response is not None:
                 response.close()
 
     def interrupt(self) -> None:
+        self._released = True
         self._transport.interrupt(self._response)
 
     def cancel(self) -> None:
@@ -392,12 +583,16 @@ class _PredictionRun(StreamSource):
         if self.id is None:
             return
         url = self._urls.get("cancel") or f"{self._base_url}/predictions/{self.id}/cancel"
-        response = self._transport.request(
-            "POST",
-            url,
-            action=f"canceling prediction {self.id}",
-            headers={**self._auth, "Accept": "application/json"},
-        )
+        try:
+            response = self._transport.request(
+                "POST",
+                url,
+                action=f"canceling prediction {self.id}",
+                headers={**self._auth, "Accept": "application/json"},
+            )
+        except SDKError as exc:
+            self._with_id(exc)
+            raise
         response.close()
         logger.info("canceled prediction %s", self.id)
 
@@ -406,8 +601,15 @@ class _PredictionRun(StreamSource):
     def _stream_events(self, delivered: List[str]) -> Generator[str, None, bool]:
         """Yield output chunks from the stream, reconnecting with
         ``Last-Event-ID`` when it breaks; return True once ``done`` says all
-        is well, False when the rest must come from polling."""
+        is well, False when the rest must come from polling.
+
+        A server may answer a resume by replaying events already handled
+        (from the start, or from some earlier event): those are skipped by
+        id. Where ids cannot tell (a replayed id with other data, output
+        without an id before the first new id), the rest comes from polling.
+        """
         resumes = 0
+        seen = self._seen
         while True:
             events = EventStream(
                 self._transport.iter_bytes(
@@ -416,21 +618,33 @@ class _PredictionRun(StreamSource):
                     deadline=self._deadline,
                 )
             )
-            first_of_connection = True
+            resumed = resumes > 0
+            anchored = not resumed  # a new event id has arrived on this connection
             try:
                 for batch in events.batches():
-                    if first_of_connection:
-                        first_of_connection = False
-                        event_id = batch[0][1] or None
-                        if resumes == 0:
-                            self._first_event_id = event_id
-                        elif event_id is not None and event_id in (self._first_event_id, self._last_event_id):
-                            # The server ignored Last-Event-ID and replays what
-                            # was already yielded; polling gives the exact rest.
-                            logger.info("the stream of prediction %s replays old events; polling instead", self.id)
+                    for kind, event_id, data in batch:
+                        if event_id:
+                            if resumed and event_id in seen:
+                                if kind == "output" and seen[event_id] != data:
+                                    logger.info(
+                                        "the stream of prediction %s replayed event %s with other data; polling",
+                                        self.id,
+                                        event_id,
+                                    )
+                                    return False
+                                continue  # handled before this resume
+                            seen[event_id] = data if kind == "output" else None
+                            anchored = True
+                            self._unidentified_output = False
+                        elif not anchored and delivered and kind == "output":
+                            logger.info(
+                                "the resumed stream of prediction %s sent output without an id; polling instead",
+                                self.id,
+                            )
                             return False
-                    for kind, _event_id, data in batch:
                         if kind == "output":
+                            if not event_id:
+                                self._unidentified_output = True
                             yield data
                         elif kind == "done":
                             return _is_clean_done(data)
@@ -442,18 +656,18 @@ class _PredictionRun(StreamSource):
                             logger.debug("prediction %s log: %s", self.id, data)
                         # Other event names are not part of the protocol: ignored.
             except APIConnectionError as exc:
-                if not self._cancelled:
+                if not (self._cancelled or self._released):
                     logger.info("the stream of prediction %s broke: %s", self.id, exc)
             finally:
                 if events.last_event_id is not None:
                     self._last_event_id = events.last_event_id
             # The connection ended before "done".
-            if self._cancelled:
+            if self._cancelled or self._released:
                 return True
             if resumes >= MAX_STREAM_RESUMES:
                 return False
-            if self._last_event_id is None and delivered:
-                return False  # text without ids: a reconnection could repeat it
+            if self._unidentified_output:
+                return False  # output without an id: a resumed stream could repeat it unnoticed
 
             delay = backoff_delay(resumes)
             resumes += 1
@@ -472,32 +686,38 @@ class _PredictionRun(StreamSource):
 
     def _poll_until_done(self, chunks_delivered: List[str]) -> Iterator[str]:
         """Poll the prediction until it is terminal, yielding the output not
-        yet delivered."""
+        yet delivered.
+
+        While the prediction runs, its ``output`` may trail the stream (a
+        prefix of the text delivered, or nothing yet): that is waited out,
+        within the idle-read and overall limits. Only the finished output is
+        held against the delivered text.
+        """
         delivered = "".join(chunks_delivered)
         prediction: Optional[Dict[str, Any]] = (
             self._created if self._created.get("status") in TERMINAL_STATUSES else None
         )
         interval = POLL_INTERVAL
         last_progress = time.monotonic()
-        last_status = None
+        last_state: Any = None
         while True:
             if prediction is None:
-                prediction = self._get_prediction()
+                prediction = self._get_json(self._get_url, f"polling prediction {self.id}")
             status = prediction.get("status")
             text = output_text(prediction.get("output"))
-            if not text.startswith(delivered):
-                raise self._mismatch_error(prediction, delivered, text)
-            if len(text) > len(delivered):
+            if len(text) > len(delivered) and text.startswith(delivered):
                 tail = text[len(delivered) :]
                 delivered = text
-                last_progress = time.monotonic()
                 interval = POLL_INTERVAL
                 yield tail
             if status in TERMINAL_STATUSES:
+                if status == "succeeded" and (text != delivered or (prediction.get("data_removed") and not text)):
+                    raise self._mismatch_error(prediction, delivered, text)
                 self._raise_unless_succeeded(prediction)
                 return
-            if status != last_status:
-                last_status, last_progress = status, time.monotonic()
+            state = (status, len(text))
+            if state != last_state:
+                last_state, last_progress = state, time.monotonic()
             silent_for = time.monotonic() - last_progress
             if silent_for > self._transport.timeout.read:
                 raise APITimeoutError(
@@ -513,9 +733,12 @@ class _PredictionRun(StreamSource):
             interval = min(interval * 1.5, POLL_INTERVAL_MAX)
             prediction = None
 
-    def _get_prediction(self) -> Dict[str, Any]:
-        url = self._urls.get("get") or f"{self._base_url}/predictions/{self.id}"
-        action = f"polling prediction {self.id}"
+    @property
+    def _get_url(self) -> str:
+        return self._urls.get("get") or f"{self._base_url}/predictions/{self.id}"
+
+    def _get_json(self, url: str, action: str) -> Dict[str, Any]:
+        """``GET`` a JSON object from the API."""
         response = self._transport.request(
             "GET",
             url,
@@ -523,10 +746,10 @@ class _PredictionRun(StreamSource):
             deadline=self._deadline,
             headers={**self._auth, "Accept": "application/json"},
         )
-        prediction = self._transport.json(response, action=action)
-        if not isinstance(prediction, dict):
+        answer = self._transport.json(response, action=action)
+        if not isinstance(answer, dict):
             raise ResponseError(f"Unexpected answer while {action}.", status_code=response.status_code)
-        return prediction
+        return answer
 
     def _raise_unless_succeeded(self, prediction: Mapping[str, Any]) -> None:
         status = prediction.get("status")
@@ -549,10 +772,10 @@ class _PredictionRun(StreamSource):
         raise PredictionError(message, prediction_id=self.id, detail=self._transport.redact(detail))
 
     def _mismatch_error(self, prediction: Mapping[str, Any], delivered: str, text: str) -> SDKError:
-        if prediction.get("data_removed") or (not text and delivered):
+        if prediction.get("data_removed"):
             return PredictionError(
-                f"The output of prediction {self.id} is no longer available on the server, so the "
-                "rest of the text cannot be recovered; the text so far is in the stream's .text.",
+                f"The output of prediction {self.id} is no longer available on the server (its data was "
+                "removed), so the rest of the text cannot be recovered; the text so far is in the stream's .text.",
                 prediction_id=self.id,
             )
         return ResponseError(
@@ -560,6 +783,82 @@ class _PredictionRun(StreamSource):
             f"({len(delivered)} characters streamed, {len(text)} in the output). Nothing more was "
             "yielded; fetch the prediction to compare."
         )
+
+
+def _may_have_been_received(error: SDKError) -> bool:
+    """Whether a failed create request may have reached Replicate: a 502 or
+    504 (the gateway may have passed it on) or a connection that broke, or
+    went silent, after the request was sent. A failure to connect, or a
+    deadline that passed before sending, leaves nothing behind."""
+    if isinstance(error, ServerError):
+        return error.status_code in (502, 504)
+    if isinstance(error, (APIConnectionError, APITimeoutError)):
+        # The transport's message is the only record of where the request
+        # failed; tests pin these phrases on both sides.
+        return not any(marker in str(error) for marker in _NOT_SENT_MARKERS)
+    return False
+
+
+_NOT_SENT_MARKERS = (
+    "Could not connect to",  # connect timeout
+    "The overall deadline",  # checked before each attempt
+    "Failed to establish a new connection",  # refused, unreachable
+    "NewConnectionError",
+    "NameResolutionError",
+    "Failed to resolve",
+    "TLS failed",  # the handshake precedes the request
+)
+
+
+def _same_origin(url: str, base_url: str) -> bool:
+    """Whether ``url`` is on the scheme, host and port of ``base_url``."""
+    first, second = urlsplit(url), urlsplit(base_url)
+    return bool(first.netloc) and (first.scheme, first.netloc) == (second.scheme, second.netloc)
+
+
+def _same_target(prediction: Mapping[str, Any], body: Mapping[str, Any], model: str) -> bool:
+    """Whether ``prediction`` runs what ``body`` asked for (model or version)."""
+    if "version" in body:
+        return prediction.get("version") == body["version"]
+    return prediction.get("model") == model
+
+
+def _is_match(prediction: Mapping[str, Any], body: Mapping[str, Any], model: str) -> bool:
+    """Whether ``prediction`` may be the one a create request with ``body``
+    made: made through the API, same model or version, same input."""
+    return (
+        prediction.get("source") in (None, "api")
+        and _same_target(prediction, body, model)
+        and prediction.get("input") == body["input"]
+    )
+
+
+_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?$")
+
+
+def _parse_time(value: Any) -> Optional[float]:
+    """Seconds since the epoch of an API time (``2023-10-29T11:19:59.558752983Z``:
+    nanoseconds, ``Z`` or an offset); ``None`` when unreadable."""
+    match = _TIME.match(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        return None
+    whole, fraction, zone = match.groups()
+    try:
+        when = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        return None
+    offset = 0
+    if zone and zone != "Z":
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        offset = sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    seconds = when.replace(tzinfo=timezone.utc).timestamp() - offset
+    return seconds + (float(f"0.{fraction}") if fraction else 0.0)
+
+
+def _iso_time(seconds: float) -> str:
+    """``seconds`` since the epoch as the API writes times (UTC, ``Z``)."""
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _is_clean_done(data: str) -> bool:

@@ -1,8 +1,8 @@
 """A loopback emulator of the Replicate prediction API.
 
 It speaks the same wire protocol as ``api.replicate.com`` (create, get,
-cancel, and the SSE stream with ``Last-Event-ID`` resume), answers from
-scripts instead of models, and can misbehave on demand::
+list, cancel, and the SSE stream with ``Last-Event-ID`` resume), answers
+from scripts instead of models, and can misbehave on demand::
 
     from replicate_qwen_sdk import Replicate
     from replicate_qwen_sdk.testing import ReplicateEmulator, Script
@@ -24,14 +24,17 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Union
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from urllib.parse import parse_qs, urlencode, urlsplit
 
-from ._server import LoopbackServer, RecordedRequest, RequestHandler
+from ._server import Fault, LoopbackServer, RecordedRequest, RequestHandler
 from .script import Script
 
 __all__ = ["Prediction", "ReplicateEmulator", "Script", "echo_tokens"]
 
 DEFAULT_TOKEN = "r8_emulator_token"
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled"})
 
 
 Responder = Union[Script, Callable[[Mapping[str, Any]], Script]]
@@ -58,8 +61,12 @@ class Prediction:
     input: Dict[str, Any]
     script: Script
     created: float = field(default_factory=time.monotonic)
+    #: Wall-clock creation time, reported as ``created_at``.
+    created_at: float = field(default_factory=time.time)
     canceled_at: Optional[float] = None
     connections: int = 0
+    #: ``(status, output tokens shown)`` of every ``GET`` of this prediction.
+    polls: List[Tuple[str, int]] = field(default_factory=list)
 
     def token_time(self, index: int) -> float:
         script = self.script
@@ -101,9 +108,12 @@ class ReplicateEmulator(LoopbackServer):
         Without it, :attr:`DEFAULT_MODELS` all answer with an echo of the
         prompt.
 
-    Routes are named ``create``, ``get``, ``cancel`` and ``stream`` for
-    :meth:`inject_fault` and :meth:`count`.
+    Routes are named ``create``, ``get``, ``list``, ``cancel`` and ``stream``
+    for :meth:`inject_fault` and :meth:`count`.
     """
+
+    #: Predictions per page of ``GET /v1/predictions`` (the API's is 100).
+    LIST_PAGE_SIZE = 100
 
     DEFAULT_MODELS = (
         "meta/meta-llama-3-70b-instruct",
@@ -135,6 +145,22 @@ class ReplicateEmulator(LoopbackServer):
         with self._lock:
             self._models[name] = responder
 
+    def inject_fault(
+        self, route: str, fault: Optional[Fault] = None, *, after_create: bool = False, **fields: Any
+    ) -> Fault:
+        """Make the next request(s) of ``route`` fail as ``fault`` says (or as
+        the :class:`Fault` fields given by keyword).
+
+        :param after_create: (``create`` only) create the prediction first,
+            then fail: a gateway that gave up (``status=504``) or a connection
+            that broke (``reset=True``) after the request reached Replicate.
+        """
+        if after_create:
+            if route != "create":
+                raise ValueError("after_create applies to the 'create' route only")
+            fault = _AfterCreate(**(vars(fault) if fault is not None else fields))
+        return super().inject_fault(route, fault, **fields)
+
     def responder(self, name: str) -> Optional[Responder]:
         with self._lock:
             return self._models.get(name)
@@ -157,18 +183,23 @@ class ReplicateEmulator(LoopbackServer):
         now = time.monotonic()
         produced = prediction.produced(now)
         status = prediction.status(now)
+        script = prediction.script
+        finished = status in TERMINAL_STATUSES
+        shown = produced if finished else max(0, produced - script.output_lag)
+        removed = finished and script.data_removed
         base = self.base_url
         return {
             "id": prediction.id,
             "model": prediction.model,
             "version": prediction.version,
-            "input": prediction.input,
+            "input": {} if removed else prediction.input,
             "logs": "",
-            "output": list(prediction.script.tokens[:produced]),
-            "error": prediction.script.error_detail if status == "failed" else None,
+            "output": list(script.tokens[:shown]) if shown and not removed else None,
+            "error": script.error_detail if status == "failed" else None,
             "status": status,
-            "data_removed": False,
-            "created_at": "2026-01-01T00:00:00.000000Z",
+            "source": "api",
+            "data_removed": removed,
+            "created_at": _iso_time(prediction.created_at),
             "urls": {
                 "get": f"{base}/predictions/{prediction.id}",
                 "cancel": f"{base}/predictions/{prediction.id}/cancel",
@@ -176,6 +207,25 @@ class ReplicateEmulator(LoopbackServer):
                 "web": f"{self.url}/p/{prediction.id}",
             },
         }
+
+
+@dataclass
+class _AfterCreate(Fault):
+    """A fault of the ``create`` route answered once the prediction exists."""
+
+
+def _iso_time(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_iso_time(text: str) -> float:
+    """Seconds since the epoch of an ISO 8601 time (``Z`` or an offset;
+    any fraction, cut to microseconds)."""
+    text = re.sub(r"\.(\d+)", lambda m: "." + m.group(1)[:6].ljust(6, "0"), text.strip()).replace("Z", "+00:00")
+    when = datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp()
 
 
 _CREATE_MODEL = re.compile(r"^/v1/models/([^/]+)/([^/]+)/predictions$")
@@ -208,6 +258,8 @@ class _ReplicateHandler(RequestHandler):
         path = self.path.split("?", 1)[0]
         if _STREAM.match(path):
             await self._handle("stream", None, self._stream, _STREAM.match(path))
+        elif path == "/v1/predictions":
+            await self._handle("list", None, self._list, None)
         elif _PREDICTION.match(path):
             await self._handle("get", None, self._get, _PREDICTION.match(path))
         else:
@@ -215,7 +267,10 @@ class _ReplicateHandler(RequestHandler):
 
     async def _handle(self, route: str, body: Any, action: Callable, match) -> None:
         self.owner.record(RecordedRequest(self.command, self.path, dict(self.headers), body, route))
-        if await self.apply_fault(self.owner.take_fault(route)):
+        fault = self.owner.take_fault(route)
+        if isinstance(fault, _AfterCreate) and self._authorized():
+            self._new_prediction(body, match)  # created; the answer is lost to the fault
+        if await self.apply_fault(fault):
             return
         if not self._authorized():
             await self.send_json(401, _UNAUTHENTICATED, content_type="application/problem+json")
@@ -230,11 +285,12 @@ class _ReplicateHandler(RequestHandler):
         return self.owner.api_token is None or token == self.owner.api_token
 
     async def _create(self, body: Any, match) -> None:
+        await self.send_json(*self._new_prediction(body, match))
+
+    def _new_prediction(self, body: Any, match) -> Tuple[int, Dict[str, Any]]:
+        """Create the prediction ``body`` asks for; the answer to send."""
         if not isinstance(body, dict) or not isinstance(body.get("input"), dict):
-            await self.send_json(
-                422, {"title": "Input validation failed", "detail": "input is required", "status": 422}
-            )
-            return
+            return 422, {"title": "Input validation failed", "detail": "input is required", "status": 422}
         if match:
             model, version = f"{match.group(1)}/{match.group(2)}", "hidden"
         else:
@@ -242,22 +298,48 @@ class _ReplicateHandler(RequestHandler):
             model = version.split(":", 1)[0]
         prediction = self.owner.create_prediction(model, version, body["input"])
         if prediction is None:
-            await self.send_json(
-                404, {"title": "Not found", "detail": "The requested model does not exist", "status": 404}
-            )
-            return
+            return 404, {"title": "Not found", "detail": "The requested model does not exist", "status": 404}
         created = self.owner.prediction_json(prediction)
         # Like the real API without "Prefer: wait": a new prediction is
         # always reported as starting, whatever its script.
         created.update(status="starting", output=None, error=None)
-        await self.send_json(201, created)
+        return 201, created
 
     async def _get(self, body: Any, match) -> None:
         prediction = self.owner.prediction(match.group(1))
         if prediction is None:
             await self.send_json(404, {"detail": "Not found", "status": 404})
             return
-        await self.send_json(200, self.owner.prediction_json(prediction))
+        answer = self.owner.prediction_json(prediction)
+        prediction.polls.append((answer["status"], len(answer["output"] or ())))
+        await self.send_json(200, answer)
+
+    async def _list(self, body: Any, match) -> None:
+        """``GET /v1/predictions``: newest first, a page at a time, optionally
+        only those created at or after ``created_after``."""
+        owner = self.owner
+        query = parse_qs(urlsplit(self.path).query)
+        try:
+            after = _parse_iso_time(query["created_after"][0]) if "created_after" in query else None
+            start = int(query.get("cursor", ["0"])[0])
+        except ValueError:
+            problem = {"title": "Invalid query", "detail": "Bad created_after or cursor", "status": 400}
+            await self.send_json(400, problem, content_type="application/problem+json")
+            return
+        with owner._lock:
+            predictions = sorted(owner.predictions.values(), key=lambda p: p.created_at, reverse=True)
+        if after is not None:
+            predictions = [p for p in predictions if p.created_at >= after]
+        end = start + owner.LIST_PAGE_SIZE
+        results = []
+        for prediction in predictions[start:end]:
+            entry = owner.prediction_json(prediction)
+            entry["urls"].pop("stream")  # list entries carry no stream URL
+            results.append(entry)
+        next_url = None
+        if end < len(predictions):
+            next_url = f"{owner.base_url}/predictions?{urlencode(dict(query, cursor=[str(end)]), doseq=True)}"
+        await self.send_json(200, {"next": next_url, "previous": None, "results": results})
 
     async def _cancel(self, body: Any, match) -> None:
         prediction = self.owner.prediction(match.group(1))
@@ -276,13 +358,22 @@ class _ReplicateHandler(RequestHandler):
             await self.send_json(404, {"detail": "Not found", "status": 404})
             return
         script = prediction.script
+        if script.stream_unavailable is not None:
+            status = script.stream_unavailable
+            if status < 400:
+                page = b"<!doctype html><html><body><h1>Sign in</h1></body></html>"
+                await self.send_json(status, page, content_type="text/html; charset=utf-8")
+            else:
+                problem = {"detail": "Stream not available", "status": status}
+                await self.send_json(status, problem, content_type="application/problem+json")
+            return
         last_event_id = self.headers.get("Last-Event-ID")
         if last_event_id is not None and not script.resumable:
             await self.send_json(404, {"detail": "Stream expired", "status": 404})
             return
         start = 0
         if last_event_id is not None and not script.replay_on_resume:
-            start = int(last_event_id.rsplit(":", 1)[-1]) + 1
+            start = max(0, int(last_event_id.rsplit(":", 1)[-1]) + 1 - script.rewind_on_resume)
         with owner._lock:
             connection = prediction.connections
             prediction.connections += 1

@@ -31,6 +31,17 @@ class Script:
     :ivar resumable: (Replicate) False makes reconnecting with ``Last-Event-ID`` fail
         (HTTP 404), so a client has to poll.
     :ivar replay_on_resume: (Replicate) ignore ``Last-Event-ID`` and replay from the start.
+    :ivar rewind_on_resume: (Replicate) answer ``Last-Event-ID`` by restarting this
+        many events early, replaying events the client already has.
+    :ivar stream_unavailable: (Replicate) the stream URL answers every request with
+        this status instead of events: 200 with an HTML page (as a login page
+        or captive portal would), or an error such as 404 or 410.
+    :ivar output_lag: (Replicate) while the prediction runs, ``GET`` reports this
+        many output tokens fewer than exist (``output: null`` when that leaves
+        none), as the real API's ``output`` can trail the stream.
+    :ivar data_removed: (Replicate) once the prediction is finished, ``GET``
+        reports ``data_removed: true`` and ``output: null``, as the API does for
+        predictions whose data has been deleted.
     :ivar line_ending: (Replicate) ``"\\n"``, ``"\\r\\n"`` or ``"\\r"``.
     :ivar keepalive: (Replicate) send a ``: keep-alive`` comment before every event.
     :ivar batch_bytes: (Replicate) when tokens are ready at once, coalesce up to this many
@@ -49,6 +60,10 @@ class Script:
     silence: float = 0.0
     resumable: bool = True
     replay_on_resume: bool = False
+    rewind_on_resume: int = 0
+    stream_unavailable: Optional[int] = None
+    output_lag: int = 0
+    data_removed: bool = False
     line_ending: str = "\n"
     keepalive: bool = False
     batch_bytes: int = 16384
