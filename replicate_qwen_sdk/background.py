@@ -5,10 +5,10 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from typing import Callable, List, Optional
+from typing import Callable, Optional
 
 from .errors import APITimeoutError
-from .stream import StreamMetrics, TextStream
+from .stream import CANCEL_WAIT, StreamMetrics, TextStream
 
 __all__ = ["DEFAULT_BUFFER_CHUNKS", "BackgroundStream"]
 
@@ -51,7 +51,7 @@ def _read(pipe: _Pipe, start: Callable[[], TextStream]) -> None:
             pipe.stream = stream
             cancel = pipe.cancel_requested
         if cancel:
-            stream.cancel()
+            stream._cancel_quietly()  # requested while the call was being made
         for chunk in stream:
             if not pipe.put(chunk):
                 stream.close()
@@ -73,7 +73,12 @@ class BackgroundStream:
 
     * iterate it for chunks as they arrive;
     * :meth:`result` waits for the whole text;
-    * :meth:`cancel` (from any thread) stops the run on the server;
+    * :attr:`text` and :attr:`metrics` show what the thread has received so
+      far, buffered chunks included;
+    * :meth:`cancel` (from any thread) stops the run on the server, and so
+      do a ``KeyboardInterrupt`` (Ctrl-C, "interrupt kernel") while you
+      iterate or wait in :meth:`result`, and leaving a ``with`` block before
+      the answer is complete; :meth:`close` only stops the reading;
     * an error in the reader is raised in the consumer, after the chunks that
       came before it;
     * the thread ends with the stream: when it completes, fails, is
@@ -82,8 +87,8 @@ class BackgroundStream:
 
     def __init__(self, start: Callable[[], TextStream], *, buffer: int = DEFAULT_BUFFER_CHUNKS) -> None:
         self._pipe = _Pipe(buffer)
-        self._parts: List[str] = []
         self._finished = False
+        self._closed = False
         self._thread = threading.Thread(
             target=_read, args=(self._pipe, start), name="replicate_qwen_sdk-stream", daemon=True
         )
@@ -100,6 +105,13 @@ class BackgroundStream:
     def _next(self, timeout: Optional[float]) -> str:
         if self._finished:
             raise StopIteration
+        try:
+            return self._take(timeout)
+        except KeyboardInterrupt:
+            self._cancel_quietly()
+            raise
+
+    def _take(self, timeout: Optional[float]) -> str:
         pipe = self._pipe
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -120,7 +132,6 @@ class BackgroundStream:
             if error is not None and not pipe.cancel_requested and not pipe.stop.is_set():
                 raise error
             raise StopIteration
-        self._parts.append(item)  # type: ignore[arg-type]
         return item  # type: ignore[return-value]
 
     def result(self, timeout: Optional[float] = None) -> str:
@@ -146,8 +157,10 @@ class BackgroundStream:
 
     @property
     def text(self) -> str:
-        """The text handed to the consumer so far."""
-        return "".join(self._parts)
+        """Everything the reader thread has received so far, chunks still in
+        the buffer included: it grows while the answer streams in."""
+        stream = self._pipe.stream
+        return stream.text if stream is not None else ""
 
     @property
     def id(self) -> Optional[str]:
@@ -156,6 +169,7 @@ class BackgroundStream:
 
     @property
     def metrics(self) -> StreamMetrics:
+        """Timings and sizes of what the reader thread has received so far."""
         stream = self._pipe.stream
         return stream.metrics if stream is not None else StreamMetrics()
 
@@ -177,7 +191,9 @@ class BackgroundStream:
         self._drain()
 
     def close(self) -> None:
-        """Stop reading and release the connection (the run goes on on the server)."""
+        """Stop reading and release the connection; the run goes on (and, on
+        Replicate, bills) on the server."""
+        self._closed = True
         pipe = self._pipe
         pipe.stop.set()
         stream = pipe.stream
@@ -189,12 +205,29 @@ class BackgroundStream:
         self._pipe.stop.set()
         self._thread.join(timeout=5)
 
+    def _cancel_quietly(self) -> None:
+        """Cancel on the way out of an interruption or a ``with`` block:
+        about :data:`~replicate_qwen_sdk.stream.CANCEL_WAIT` seconds at
+        most, a failure logged and never raised. A call still being made is
+        cancelled by the reader thread as soon as it returns."""
+        started = time.monotonic()
+        pipe = self._pipe
+        with pipe.lock:
+            pipe.cancel_requested = True
+            stream = pipe.stream
+        if stream is not None:
+            stream._cancel_quietly()
+        pipe.stop.set()
+        self._thread.join(timeout=max(0.0, CANCEL_WAIT - (time.monotonic() - started)))
+
     def __enter__(self) -> "BackgroundStream":
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if not self._finished:
-            self.close()
+        """Leaving the block before the answer is complete cancels the run,
+        unless :meth:`close` was called in it."""
+        if not self._finished and not self._closed:
+            self._cancel_quietly()
 
     def __del__(self) -> None:
         pipe = getattr(self, "_pipe", None)
@@ -206,4 +239,4 @@ class BackgroundStream:
 
     def __repr__(self) -> str:
         state = "finished" if self._finished else "running"
-        return f"<BackgroundStream id={self.id!r} {state} chunks={len(self._parts)}>"
+        return f"<BackgroundStream id={self.id!r} {state} chunks={self.metrics.chunks}>"

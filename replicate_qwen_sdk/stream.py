@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 import logging
 import threading
 import time
 from typing import Callable, Iterator, List, NamedTuple, NoReturn, Optional, Tuple
 
-from .errors import SDKError
+from .errors import APIConnectionError, APITimeoutError, SDKError
 
-__all__ = ["StreamMetrics", "StreamSource", "TextStream"]
+__all__ = ["CANCEL_WAIT", "StreamMetrics", "StreamSource", "TextStream", "cancel_on_interrupt"]
 
 logger = logging.getLogger("replicate_qwen_sdk")
+
+#: Longest time, in seconds, that an interruption (Ctrl-C) or leaving a
+#: ``with`` block waits for the server to accept the cancel of the run.
+CANCEL_WAIT = 2.0
 
 
 class StreamSource(abc.ABC):
@@ -61,13 +66,20 @@ class TextStream(Iterator[str]):
     """Text chunks of one model answer, as they arrive.
 
     Iterate it to get each new piece of text, exactly as sent (newlines and
-    spaces included). Use it as a context manager, or call :meth:`close`, to
-    release the connection if you stop early::
+    spaces included). Use it as a context manager: leaving the ``with`` block
+    before the answer is complete (``break``, an exception, Ctrl-C, a timeout)
+    cancels the run on the server::
 
         with provider.stream(model, "Tell me a story") as stream:
             for chunk in stream:
                 print(chunk, end="", flush=True)
         print(stream.id, len(stream.text))
+
+    A ``KeyboardInterrupt`` that arrives while the stream waits for a chunk
+    cancels the run too, ``with`` block or not. Either way the cancel gets at
+    most :data:`CANCEL_WAIT` seconds; if it fails, that is logged and the
+    original exception goes on. :meth:`close` instead only releases the
+    connection, and the run goes on on the server.
 
     :ivar id: the server-side id of the run (Replicate prediction id, Gradio
         event id).
@@ -77,12 +89,16 @@ class TextStream(Iterator[str]):
         self._source = source
         self._parts: List[str] = []
         self._chunks = source.chunks(self._parts)
-        self._text_cache = ""
-        self._text_cache_parts = 0
+        # (number of parts, their text): replaced as a whole, so that a
+        # thread reading .text while another iterates never pairs a count
+        # with the text of fewer parts.
+        self._text_cache: Tuple[int, str] = (0, "")
         self._started_at = time.monotonic() if started_at is None else started_at
         self._finished = False
         self._completed = False  # the answer ended normally
         self._cancelled = False
+        self._closed = False  # close() was called: the run is left running
+        self._lost_contact = False  # ended by a timeout or a broken connection
         self._lock = threading.Lock()
         self._done_callbacks: List[Callable[["TextStream"], None]] = []
         self._first_chunk_at: Optional[float] = None
@@ -100,10 +116,12 @@ class TextStream(Iterator[str]):
         if final is not None and self._finished:
             return final
         parts = self._parts
-        if self._text_cache_parts != len(parts):
-            self._text_cache_parts = len(parts)
-            self._text_cache = "".join(parts)
-        return self._text_cache
+        count, text = self._text_cache
+        size = len(parts)  # another thread may be appending: take a fixed count
+        if size != count:
+            text += "".join(parts[count:size])
+            self._text_cache = (size, text)
+        return text
 
     @property
     def metrics(self) -> StreamMetrics:
@@ -166,6 +184,8 @@ class TextStream(Iterator[str]):
                 self._end_with(exc)
             except StopIteration:
                 pass
+        else:
+            self._completed = not self._cancelled
         self._finish()
         return self.text
 
@@ -175,6 +195,13 @@ class TextStream(Iterator[str]):
             self._completed = not self._cancelled
             self._finish()
             raise StopIteration from None
+        # The server's error answer ends a run; a timeout or a broken
+        # connection leaves it going on there.
+        self._lost_contact = isinstance(exc, (APITimeoutError, APIConnectionError))
+        if isinstance(exc, KeyboardInterrupt):
+            # Ctrl-C (or a notebook's "interrupt kernel") during a read: the
+            # run would go on, and bill, on the server.
+            self._cancel_quietly()
         self._finish()
         if self._cancelled and isinstance(exc, SDKError):
             # The read broke because cancel() pulled the connection.
@@ -185,9 +212,10 @@ class TextStream(Iterator[str]):
         """Ask the server to stop generating, then end the iteration.
 
         Safe to call from any thread, and more than once. Text received
-        before the call stays in :attr:`text`. After a failure or an
-        interruption (Ctrl-C) it still asks the server to stop, since the run
-        may go on there; after a complete answer it does nothing.
+        before the call stays in :attr:`text`. After a failure it still asks
+        the server to stop, since the run may go on there; after a complete
+        answer, or once the run was cancelled, it does nothing. A failure of
+        the request is raised (a typed :class:`~replicate_qwen_sdk.SDKError`).
         """
         with self._lock:
             if self._completed or self._cancelled:
@@ -199,9 +227,25 @@ class TextStream(Iterator[str]):
             self._source.interrupt()
             self._close_chunks()
 
+    def _cancel_quietly(self) -> None:
+        """Cancel the run on the way out of an interruption or a ``with``
+        block, unless it is over: wait at most :data:`CANCEL_WAIT` seconds
+        for the server, and log a failure rather than raise it over the
+        exception under way."""
+        with self._lock:
+            if self._cancelled or (self._finished and not self._lost_contact):
+                return  # cancelled, complete, closed, or ended by the server's error
+            self._cancelled = True
+        try:
+            _cancel_within(self._source, CANCEL_WAIT)
+        finally:
+            self._source.interrupt()
+            self._close_chunks()
+
     def close(self) -> None:
-        """Release the connection. The run keeps going on the server; use
-        :meth:`cancel` to stop it."""
+        """Release the connection. The run keeps going (and, on Replicate,
+        billing) on the server; use :meth:`cancel` to stop it."""
+        self._closed = True
         if not self._finished:
             self._source.interrupt()
             self._close_chunks()
@@ -238,11 +282,59 @@ class TextStream(Iterator[str]):
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        """Leaving the block before the answer is complete cancels the run,
+        unless :meth:`close` was called in it or the server answered with an
+        error (a timeout or a broken connection leaves the run going: it is
+        cancelled)."""
+        if not self._closed:
+            self._cancel_quietly()
 
     def __repr__(self) -> str:
         state = "finished" if self._finished else "open"
         return f"<TextStream id={self.id!r} {state} chunks={len(self._parts)}>"
+
+
+@contextlib.contextmanager
+def cancel_on_interrupt(source: StreamSource) -> Iterator[None]:
+    """For providers, around the start of a run (before a :class:`TextStream`
+    exists): a ``KeyboardInterrupt`` once the run has its id on the server
+    cancels it there, as :class:`TextStream` does later, then goes on::
+
+        with cancel_on_interrupt(run):
+            run.start()
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        if source.id is not None:
+            _cancel_within(source, CANCEL_WAIT)
+        raise
+
+
+def _cancel_within(source: StreamSource, seconds: float) -> None:
+    """Ask the server to stop ``source``'s run, waiting at most ``seconds``.
+
+    The request runs in a daemon thread, so that a server that does not
+    answer cannot hold the caller, and a second Ctrl-C ends the wait; the
+    request may still go through after it. Failures are logged, never raised.
+    """
+    sent = threading.Event()
+
+    def send() -> None:
+        try:
+            source.cancel()
+        except BaseException as exc:  # nobody to raise it to: logged
+            logger.warning("could not cancel run %s on the server: %s", source.id, exc)
+        finally:
+            sent.set()
+
+    threading.Thread(target=send, name="replicate_qwen_sdk-cancel", daemon=True).start()
+    if not sent.wait(seconds):
+        logger.warning(
+            "the server did not confirm the cancel of run %s within %g s; it may still be running there",
+            source.id,
+            seconds,
+        )
 
 
 def _run_callback(callback: Callable[[TextStream], None], stream: TextStream) -> None:

@@ -186,6 +186,41 @@ def test_closing_or_dropping_a_background_stream_ends_its_thread(client, emulato
     assert not thread.is_alive()
 
 
+def test_closing_a_background_stream_whose_reader_waits_on_the_network_lets_go_at_once(client, emulator):
+    # The reader blocks on a silent stream; close() must end it without a
+    # resume or a poll of the prediction (the run goes on: close is not cancel).
+    emulator.add_model("acme/stall", Script(["first", " never"], silence_after=1, silence=30))
+    stream = client.stream("acme/stall", "go", background=True)
+    assert next(stream) == "first"
+    started = time.monotonic()
+    stream.close()
+    assert not stream._thread.is_alive()
+    assert time.monotonic() - started < 2
+    assert emulator.count("stream") == 1 and emulator.count("get") == 0 and emulator.count("cancel") == 0
+
+
+def wait_for(condition, timeout=10.0):
+    """Check ``condition()`` every 10 ms until it holds; False after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_background_streams_text_and_metrics_grow_while_nobody_iterates(client, emulator):
+    # Two tokens at once, then the model stalls for half a minute.
+    emulator.add_model("acme/paused", Script(["Once", " upon", " a", " time"], silence_after=2, silence=30))
+    stream = client.stream("acme/paused", "go", background=True)
+    assert wait_for(lambda: stream.text == "Once upon"), f"the text stayed {stream.text!r}"
+    assert (stream.metrics.chunks, stream.metrics.characters) == (2, 9)
+    assert not stream.finished and "chunks=2" in repr(stream)
+    stream.cancel()
+    assert list(stream) == ["Once", " upon"]  # the consumer still gets every chunk, once
+    assert stream.text == "Once upon"
+
+
 def test_a_plain_stream_is_a_text_stream(client):
     assert isinstance(client.stream("qwen-2-72b", "x"), TextStream)
 

@@ -32,7 +32,7 @@ from ...errors import (
 )
 from ...messages import Messages, normalize_messages, split_system
 from ...retry import DEFAULT_MAX_RETRIES
-from ...stream import TextStream
+from ...stream import TextStream, cancel_on_interrupt
 from ...timeouts import Deadline, TimeoutLike
 from ...transport import DEFAULT_POOL_SIZE
 from ..base import Provider
@@ -262,7 +262,8 @@ class GradioSpace(Provider):
             params,
             Deadline(self.timeout.total),
         )
-        run.start()
+        with cancel_on_interrupt(run):  # Ctrl-C after the run exists stops it there
+            run.start()
         return TextStream(run, started_at=started)
 
 
