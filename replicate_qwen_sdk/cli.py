@@ -9,16 +9,23 @@ environment (``REPLICATE_API_TOKEN``, ``HF_TOKEN``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
-from typing import Any, Dict, List, Optional, TextIO, Tuple
+from typing import Any, BinaryIO, Dict, List, Optional, Set, TextIO, Tuple
+
+try:
+    import fcntl
+except ImportError:  # Windows: the batch output is locked with a lock file instead
+    fcntl = None  # type: ignore[assignment]
 
 from .__version__ import __version__
 from .client import Client
-from .concurrency import run_all
+from .concurrency import cancel_on_stop, run_each
 from .errors import (
     APIConnectionError,
     APITimeoutError,
@@ -28,6 +35,7 @@ from .errors import (
     ModelNotFoundError,
     SDKError,
 )
+from .stream import TextStream
 
 __all__ = ["main"]
 
@@ -46,7 +54,8 @@ EXIT_CODES_HELP = """exit codes:
   3    missing or refused credentials
   4    unknown model or endpoint
   5    connection failure or timeout
-  130  interrupted (Ctrl-C); the running prediction is canceled
+  130  interrupted (Ctrl-C); running predictions are canceled, and a batch
+       keeps the results finished so far
 """
 
 
@@ -112,15 +121,27 @@ def _chat(args: argparse.Namespace, client: Client, out: TextIO) -> int:
 
 
 def run_job(client: Client, job: Dict[str, Any]) -> Dict[str, Any]:
-    """One batch job: the text and the stream's metrics (picklable for Dask)."""
+    """One batch job: its output line but the job's id (picklable for Dask).
+
+    A failure is a line too. ``run_id`` is the server's id of the run
+    (prediction or event id) whenever one is known, failures included, so
+    that any result can be looked up; a stopping batch cancels the run.
+    """
     params = dict(job)
     model = params.pop("model", None)
     messages = params.pop("messages") if "messages" in params else params.pop("prompt")
-    with client.stream(model, messages, **params) as stream:
-        text = stream.read()
+    stream: Optional[TextStream] = None
+    try:
+        stream = client.provider_for(model, params.pop("provider", None)).stream(model, messages, **params)
+        with stream, cancel_on_stop(stream.cancel):
+            text = stream.read()
+    except Exception as exc:  # the job's failure is its result
+        return _failure(exc, stream.id if stream is not None else None)
     metrics = stream.metrics
     return {
+        "run_id": stream.id,
         "text": text,
+        "error": None,
         "metrics": {
             "time_to_first_chunk": metrics.time_to_first_chunk,
             "duration": metrics.duration,
@@ -130,30 +151,31 @@ def run_job(client: Client, job: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
+def _failure(error: BaseException, run_id: Optional[str]) -> Dict[str, Any]:
+    return {
+        "run_id": getattr(error, "prediction_id", None) or run_id,
+        "text": None,
+        "error": {"type": type(error).__name__, "message": str(error)},
+        "metrics": None,
+    }
+
+
 def _read_jobs(path: str, default_model: Optional[str], err: TextIO) -> Tuple[List[Tuple[str, Dict[str, Any]]], int]:
     """The jobs of a JSONL file as (id, job); malformed lines are reported and counted."""
     jobs: List[Tuple[str, Dict[str, Any]]] = []
     seen = set()
     malformed = 0
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            problem = None
-            try:
-                record = json.loads(line)
-            except ValueError as exc:
-                record, problem = None, f"not JSON ({getattr(exc, 'msg', exc)})"
-            if problem is None and not isinstance(record, dict):
-                problem = "not a JSON object"
-            elif problem is None and ("messages" in record) == ("prompt" in record):
-                problem = "needs exactly one of 'messages' or 'prompt'"
-            job_id = str(record.get("id", f"line-{number}")) if problem is None else ""
-            if problem is None and job_id in seen:
-                problem = f"id {job_id!r} appears twice"
+    with open(path, "rb") as lines:
+        for number, raw in enumerate(lines, 1):
+            record, problem = _parse_job(raw)
+            if record is not None:
+                job_id = str(record.get("id", f"line-{number}"))
+                if job_id in seen:
+                    record, problem = None, f"id {job_id!r} appears twice"
             if problem is not None:
                 err.write(f"{path}:{number}: skipped: {problem}\n")
                 malformed += 1
+            if record is None:
                 continue
             seen.add(job_id)
             job = {key: value for key, value in record.items() if key != "id"}
@@ -163,40 +185,183 @@ def _read_jobs(path: str, default_model: Optional[str], err: TextIO) -> Tuple[Li
     return jobs, malformed
 
 
-def _previous_results(path: str, retry_failed: bool) -> Dict[str, str]:
-    """Rewrite ``path`` keeping one good line per finished id (dropping a
-    line cut short by a kill, and failures when they are to be redone);
-    return the kept lines by id."""
-    kept: Dict[str, str] = {}
+def _parse_job(raw: bytes) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
+    """One input line: (the job, None), (None, what is wrong), or (None, None) if blank."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"not valid UTF-8 (byte {raw[exc.start]:#04x} at position {exc.start + 1})"
+    if not line.strip():
+        return None, None
+    try:
+        record = json.loads(line)
+    except ValueError as exc:
+        return None, f"not JSON ({getattr(exc, 'msg', exc)})"
+    if not isinstance(record, dict):
+        return None, "not a JSON object"
+    if ("messages" in record) == ("prompt" in record):
+        return None, "needs exactly one of 'messages' or 'prompt'"
+    return record, None
+
+
+class _ResultsFile:
+    """The output file of a batch run, locked against other runs until closed.
+
+    Opening it keeps one line per id from earlier runs (the last success,
+    else the last failure, dropped when failures are to be redone) and drops
+    lines that are not results, such as one cut short by a kill; the rewrite
+    replaces the file atomically. Results are then appended one line at a
+    time, and nothing of them is kept in memory.
+
+    The lock is ``flock`` on the file itself, so that it dies with the
+    process. Where there is no ``fcntl`` (Windows), it is a lock file made
+    with ``O_EXCL`` next to the output and deleted on closing.
+
+    :ivar finished: for every id kept, whether its result is a failure.
+    :raises InvalidArgumentError: if another run holds the file.
+    """
+
+    def __init__(self, path: str, *, retry_failed: bool) -> None:
+        self.path = path
+        self._lock_file: Optional[str] = None
+        held: Optional[int] = None
+        if fcntl is not None:
+            held = _lock_output(path)
+        else:
+            self._lock_file = _create_lock_file(path)
+        try:
+            kept = _results_to_keep(path, retry_failed)
+            self.finished: Dict[str, bool] = {job_id: failed for job_id, (_, failed) in kept.items()}
+            self._file = self._rewrite({number for number, _ in kept.values()})
+        except BaseException:
+            self._remove_lock_file()
+            raise
+        finally:
+            if held is not None:
+                os.close(held)  # the rewritten file holds the lock from now on
+
+    def write(self, record: Dict[str, Any]) -> None:
+        """Append one result and flush it: a kill loses at most that line.
+        One write call, so that a Ctrl-C cannot cut a line in two."""
+        self._file.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        """Close the file, and let other runs have it."""
+        try:
+            self._file.close()
+        finally:
+            self._remove_lock_file()
+
+    def __enter__(self) -> "_ResultsFile":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _rewrite(self, keep: Set[int]) -> BinaryIO:
+        """Replace the file with the lines numbered in ``keep``; the new
+        file, open for appending (and locked before anyone can see it)."""
+        directory, name = os.path.split(os.path.abspath(self.path))
+        descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+        rewritten = os.fdopen(descriptor, "wb")
+        try:
+            if fcntl is not None:
+                fcntl.flock(rewritten.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.path.exists(self.path):
+                shutil.copymode(self.path, temporary)
+                with open(self.path, "rb") as previous:
+                    for number, line in enumerate(previous, 1):
+                        if number in keep:
+                            rewritten.write(line if line.endswith(b"\n") else line + b"\n")
+            rewritten.flush()
+            os.fsync(rewritten.fileno())
+            if fcntl is None:
+                rewritten.close()  # Windows renames no open file
+            os.replace(temporary, self.path)
+        except BaseException:
+            rewritten.close()
+            with contextlib.suppress(OSError):
+                os.remove(temporary)
+            raise
+        return rewritten if fcntl is not None else open(self.path, "ab")
+
+    def _remove_lock_file(self) -> None:
+        if self._lock_file is not None:
+            with contextlib.suppress(OSError):
+                os.remove(self._lock_file)
+            self._lock_file = None
+
+
+def _in_use(path: str) -> str:
+    return (
+        f"{path} is in use by another 'replicate-qwen batch' run. "
+        "Wait for it to finish, or give this run another output file (-o)."
+    )
+
+
+def _lock_output(path: str) -> int:
+    """A descriptor of ``path`` (created if missing) holding its flock."""
+    assert fcntl is not None
+    while True:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            opened = os.fstat(descriptor)
+            current: Optional[os.stat_result] = os.stat(path)
+        except BlockingIOError:
+            os.close(descriptor)
+            raise InvalidArgumentError(_in_use(path)) from None
+        except FileNotFoundError:
+            current = None
+        except BaseException:
+            os.close(descriptor)
+            raise
+        if current is not None and (current.st_dev, current.st_ino) == (opened.st_dev, opened.st_ino):
+            return descriptor
+        os.close(descriptor)  # the run that held it replaced the file meanwhile: lock the new one
+
+
+def _create_lock_file(path: str) -> str:
+    lock_file = f"{path}.lock"
+    try:
+        os.close(os.open(lock_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    except FileExistsError:
+        raise InvalidArgumentError(
+            f"{_in_use(path)} (If no run is going, a crashed one left {lock_file} behind: delete it.)"
+        ) from None
+    return lock_file
+
+
+def _results_to_keep(path: str, retry_failed: bool) -> Dict[str, Tuple[int, bool]]:
+    """For each id in an earlier output, the number of the line to keep and
+    whether it is a failure."""
+    kept: Dict[str, Tuple[int, bool]] = {}
     if not os.path.exists(path):
         return kept
-    with open(path, encoding="utf-8") as lines:
-        for line in lines:
+    with open(path, "rb") as lines:
+        for number, line in enumerate(lines, 1):
             try:
                 record = json.loads(line)
-            except ValueError:
+            except ValueError:  # not JSON, cut short, or not UTF-8
                 continue
             if not isinstance(record, dict) or "id" not in record:
                 continue
-            if record.get("error") is not None and retry_failed:
-                continue
-            kept[str(record["id"])] = json.dumps(record, ensure_ascii=False)
-    directory = os.path.dirname(os.path.abspath(path))
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=directory, delete=False) as rewritten:
-        rewritten.writelines(line + "\n" for line in kept.values())
-    os.replace(rewritten.name, path)
+            job_id, failed = str(record["id"]), record.get("error") is not None
+            earlier = kept.get(job_id)
+            if earlier is None or earlier[1] or not failed:
+                kept[job_id] = (number, failed)
+    if retry_failed:
+        kept = {job_id: line for job_id, line in kept.items() if not line[1]}
     return kept
 
 
-def _executor(address: Optional[str]):
-    if address is None:
-        return None, None
+def _dask_client_class() -> Any:
     try:
         from distributed import Client as DaskClient
     except ImportError:
         raise InvalidArgumentError("--dask needs the 'distributed' package: pip install 'dask[distributed]'.") from None
-    dask = DaskClient(address)
-    return dask, dask.get_executor()
+    return DaskClient
 
 
 def _progress(total: int, err: TextIO):
@@ -209,53 +374,56 @@ def _progress(total: int, err: TextIO):
 
 def _batch(args: argparse.Namespace, client: Client, out: TextIO) -> int:
     err = sys.stderr
+    dask_client_class = _dask_client_class() if args.dask is not None else None
     jobs, malformed = _read_jobs(args.input, args.model, err)
-    done = _previous_results(args.output, args.retry_failed)
-    todo = [(job_id, job) for job_id, job in jobs if job_id not in done]
-    skipped = len(jobs) - len(todo)
-    failed = sum(1 for job_id, _ in jobs if job_id in done and json.loads(done[job_id]).get("error") is not None)
-    dask, executor = _executor(args.dask)
-    bar = _progress(len(todo), err)
-    counts = {"ok": 0, "failed": 0}
-    try:
-        with open(args.output, "a", encoding="utf-8") as results:
+    if os.path.exists(args.output) and os.path.samefile(args.input, args.output):
+        raise InvalidArgumentError(f"{args.output} is the input file: give the results another file (-o).")
+    with _ResultsFile(args.output, retry_failed=args.retry_failed) as output:
+        todo = [(job_id, job) for job_id, job in jobs if job_id not in output.finished]
+        skipped = len(jobs) - len(todo)
+        failed_before = sum(1 for job_id, _ in jobs if output.finished.get(job_id))
+        counts = {"ok": 0, "failed": 0}
+        dask = dask_client_class(args.dask) if dask_client_class is not None else None
+        executor = dask.get_executor() if dask is not None else None
+        bar = _progress(len(todo), err)
 
-            def write(index: int, outcome: Any) -> None:
-                job_id = todo[index][0]
-                if isinstance(outcome, BaseException):
-                    line = {
-                        "id": job_id,
-                        "text": None,
-                        "metrics": None,
-                        "error": {"type": type(outcome).__name__, "message": str(outcome)},
-                    }
-                    counts["failed"] += 1
-                else:
-                    line = {"id": job_id, "text": outcome["text"], "error": None, "metrics": outcome["metrics"]}
-                    counts["ok"] += 1
-                results.write(json.dumps(line, ensure_ascii=False) + "\n")
-                results.flush()
-                if bar is not None:
-                    bar.update(1)
+        def write(index: int, outcome: Any) -> None:
+            record = _failure(outcome, None) if isinstance(outcome, BaseException) else outcome
+            output.write({"id": todo[index][0], **record})
+            counts["ok" if record["error"] is None else "failed"] += 1
+            if bar is not None:
+                bar.update(1)
 
-            run_all(
+        try:
+            run_each(
                 run_job,
                 [(client, job) for _, job in todo],
+                write,
                 max_workers=args.workers,
                 executor=executor,
-                on_result=write,
             )
-    finally:
-        if bar is not None:
-            bar.close()
-        if dask is not None:
-            dask.close()
+        except KeyboardInterrupt:
+            if bar is not None:
+                bar.close()
+            left = len(todo) - counts["ok"] - counts["failed"]
+            err.write(
+                f"{counts['ok']} done, {counts['failed']} failed, written to {args.output}; "
+                f"{left} not done: run the same command again to do them\n"
+            )
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+            if executor is not None:
+                executor.shutdown(wait=False)  # drops at once what an interruption left queued
+            if dask is not None:
+                dask.close()
     err.write(
         f"{counts['ok']} done, {counts['failed']} failed, {skipped} already in {args.output}"
-        f"{f' ({failed} of them failed; --retry-failed redoes them)' if failed else ''}, "
+        f"{f' ({failed_before} of them failed; --retry-failed redoes them)' if failed_before else ''}, "
         f"{malformed} malformed line(s)\n"
     )
-    return EXIT_FAILED if counts["failed"] or malformed or failed else EXIT_OK
+    return EXIT_FAILED if counts["failed"] or malformed or failed_before else EXIT_OK
 
 
 # -- models and demo -------------------------------------------------------------------
@@ -304,6 +472,16 @@ def _demo(args: argparse.Namespace, client: Client, out: TextIO) -> int:
 # -- entry point -----------------------------------------------------------------------
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="replicate-qwen",
@@ -340,9 +518,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         required=True,
         metavar="OUT.jsonl",
-        help="results (id, text, error, metrics); ids already there are skipped on a re-run",
+        help="results (id, run_id, text, error, metrics); ids already there are skipped on a re-run",
     )
-    batch.add_argument("--workers", type=int, default=8, help="concurrent jobs (default 8)")
+    batch.add_argument("--workers", type=_positive_int, default=8, help="concurrent jobs (default 8)")
     batch.add_argument("--model", help="model for lines that name none")
     batch.add_argument("--dask", metavar="ADDRESS", help="run the jobs on a Dask cluster (scheduler address)")
     batch.add_argument("--retry-failed", action="store_true", help="redo jobs that failed in an earlier run")

@@ -7,7 +7,7 @@ import threading
 from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Union
 
 from .background import DEFAULT_BUFFER_CHUNKS, BackgroundStream
-from .concurrency import DEFAULT_MAX_WORKERS, run_all
+from .concurrency import DEFAULT_MAX_WORKERS, cancel_on_stop, run_all
 from .errors import InvalidArgumentError, ModelNotFoundError
 from .messages import Messages
 from .providers.base import Provider
@@ -199,6 +199,11 @@ class Client:
         :param on_result: ``on_result(index, text_or_exception)`` as each job
             finishes, in the calling thread.
         :returns: texts (or exceptions), in the order of ``jobs``.
+        :raises KeyboardInterrupt: on Ctrl-C (or what ``on_result`` raised),
+            within about two seconds: the jobs not started never start, the
+            running ones are canceled on the server (on a process pool they
+            run to their end), and every job finished before that has been
+            passed to ``on_result``.
         """
         if isinstance(jobs, (str, bytes)) or not isinstance(jobs, Sequence):
             raise InvalidArgumentError("jobs must be a list of {'model': ..., 'messages': ...} dicts.")
@@ -259,7 +264,9 @@ def _complete_job(client: Client, job: Mapping[str, Any]) -> str:
         messages = params.pop("prompt")
     else:
         raise InvalidArgumentError("A job needs 'messages' (or 'prompt').")
-    return client.complete(model, messages, **params)
+    stream = client.provider_for(model, params.pop("provider", None)).stream(model, messages, **params)
+    with stream, cancel_on_stop(stream.cancel):  # a stopping batch cancels the run
+        return stream.read()
 
 
 def _normalize(name: str) -> str:
