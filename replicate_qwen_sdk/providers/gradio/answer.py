@@ -103,7 +103,7 @@ class AnswerTracker:
             for output, edits in enumerate(edits_per_output):
                 for action, path, value in edits:
                     full_path = (output, *path)
-                    if action == "append" and full_path == answer_path and not structural:
+                    if action == "append" and full_path == answer_path and not structural and type(value) is str:
                         self._pending.append(value)
                         fast.append(value)
                     else:

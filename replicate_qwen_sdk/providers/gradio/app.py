@@ -338,17 +338,17 @@ def parse_config(config: Any) -> App:
     if not isinstance(config, Mapping) or not isinstance(config.get("dependencies"), list):
         raise ResponseError("The server's /config is not a Gradio app config. Check the URL.")
     version = str(config.get("version") or "").strip()
-    protocol = config.get("protocol") or ("ws" if _major(version) <= 3 else "unknown")
+    protocol = _expect(config.get("protocol"), str, "protocol") or ("ws" if _major(version) <= 3 else "unknown")
     if protocol not in SUPPORTED_PROTOCOLS:
         raise ResponseError(
             f"The app speaks Gradio's {protocol!r} queue protocol (Gradio {version or 'of unknown version'}), "
             f"which this SDK does not; it speaks {SUPPORTED_VERSIONS}."
         )
-    components = {
-        c["id"]: Component(c["id"], str(c.get("type", "")).lower(), c.get("props") or {})
-        for c in config.get("components", [])
-        if isinstance(c, Mapping) and isinstance(c.get("id"), int)
-    }
+    components = {}
+    for component in _expect(config.get("components", []), list, "components", nullable=False):
+        if isinstance(component, Mapping) and isinstance(component.get("id"), int):
+            props = _expect(component.get("props"), Mapping, "a component's props") or {}
+            components[component["id"]] = Component(component["id"], str(component.get("type", "")).lower(), props)
     endpoints: List[Endpoint] = []
     sync_steps: List[Endpoint] = []
     for position, dependency in enumerate(config["dependencies"]):
@@ -361,7 +361,7 @@ def parse_config(config: Any) -> App:
     return App(
         version=version,
         protocol=protocol,
-        api_prefix=(config.get("api_prefix") or "").rstrip("/"),
+        api_prefix=(_expect(config.get("api_prefix"), str, "api_prefix") or "").rstrip("/"),
         endpoints=tuple(endpoints),
         chat_format=_chat_format(version, components.values()),
         components=components,
@@ -373,8 +373,26 @@ def parse_config(config: Any) -> App:
 _UNKNOWN = Component(-1, "unknown", {})
 
 
+def _expect(value: Any, kind: Any, field: str, *, nullable: bool = True) -> Any:
+    """``value`` if it is of ``kind`` (or ``None``, where that may be);
+    else the config is malformed."""
+    if value is None and nullable or isinstance(value, kind):
+        return value
+    raise ResponseError(
+        f"The app's /config is malformed: {field} is {type(value).__name__!r} where Gradio sends "
+        f"{getattr(kind, '__name__', kind)!r}. Check that the URL is a Gradio app's."
+    )
+
+
+def _ids(value: Any, field: str) -> List[int]:
+    ids = _expect(value, list, field) or []
+    if not all(isinstance(i, int) for i in ids):
+        raise ResponseError(f"The app's /config is malformed: {field} holds something other than component ids.")
+    return ids
+
+
 def _endpoint(dependency: Mapping[str, Any], position: int, components: Mapping[int, Component]) -> Endpoint:
-    targets = dependency.get("targets") or []
+    targets = _expect(dependency.get("targets"), list, "a step's targets") or []
     first = targets[0] if targets else None
     # Gradio 4+: [[component_id, event], ...]; Gradio 3: [component_id, ...] and "trigger".
     trigger = first[0] if isinstance(first, list) and first else first
@@ -386,8 +404,8 @@ def _endpoint(dependency: Mapping[str, Any], position: int, components: Mapping[
         fn_index=fn_index if isinstance(fn_index, int) else position,
         api_name=api_name if isinstance(api_name, str) and api_name else None,
         trigger_id=trigger if isinstance(trigger, int) else None,
-        inputs=tuple(components.get(i, _UNKNOWN) for i in dependency.get("inputs", [])),
-        outputs=tuple(components.get(i, _UNKNOWN) for i in dependency.get("outputs", [])),
+        inputs=tuple(components.get(i, _UNKNOWN) for i in _ids(dependency.get("inputs"), "a step's inputs")),
+        outputs=tuple(components.get(i, _UNKNOWN) for i in _ids(dependency.get("outputs"), "a step's outputs")),
         public=_is_public(dependency),
         queued=dependency.get("queue") is not False,
         trigger_after=trigger_after if isinstance(trigger_after, int) else None,

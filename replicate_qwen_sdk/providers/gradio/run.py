@@ -224,10 +224,12 @@ class QueueRun(StreamSource):
                         raise ResponseError(
                             f"The app reported an unexpected error while {action}: {message.get('message')}."
                         )
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             if isinstance(exc, SDKError):
                 raise
-            raise ResponseError(f"The app sent a message that is not JSON while {action}.") from None
+            raise ResponseError(
+                f"The app sent a malformed message (not JSON, or nested too deeply to read) while {action}."
+            ) from None
         finally:
             response.close()
         raise APIConnectionError(
@@ -370,10 +372,12 @@ class QueueRun(StreamSource):
             if self._cancelled:
                 return
             broken = f" ({exc})"
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             if isinstance(exc, SDKError):
                 raise
-            raise ResponseError(f"The app sent a message that is not JSON while {action}.") from None
+            raise ResponseError(
+                f"The app sent a malformed message (not JSON, or nested too deeply to read) while {action}."
+            ) from None
         else:
             broken = ""
         finally:
