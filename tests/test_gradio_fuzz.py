@@ -109,7 +109,12 @@ def test_an_append_that_is_not_text_is_not_taken_for_text():
     body = _sse(
         {"msg": "process_generating", "event_id": EVENT, "output": {"data": ["", [["q", "start"]], "s"]}},
         {"msg": "process_generating", "event_id": EVENT, "output": {"data": [[], [["append", [0, 1], 5]], []]}},
-        {"msg": "process_completed", "event_id": EVENT, "success": True, "output": {"data": ["", [["q", "start!"]], "s"]}},
+        {
+            "msg": "process_completed",
+            "event_id": EVENT,
+            "success": True,
+            "output": {"data": ["", [["q", "start!"]], "s"]},
+        },
     )
     with responses.RequestsMock() as mock:
         mock.get(f"{URL}/config", json=CONFIG)
