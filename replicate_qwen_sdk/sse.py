@@ -16,7 +16,8 @@ The tests check this parser against ``sseclient.SSEClient`` on every input
 both handle correctly.
 
 Framing accepts LF, CRLF and CR line ends, in any mix, split across network
-chunks at any byte (a CRLF pair or a UTF-8 character included), and each
+chunks at any byte (a CRLF pair, a UTF-8 character or the leading byte-order
+mark included), and each
 event is handed on the moment its terminating blank line arrives.
 """
 
@@ -78,14 +79,20 @@ class EventStream:
         # cut the bytes into events at blank lines, whatever the line ends.
         pending = b""
         skip_lf = False  # the previous chunk ended with CR; a leading LF pairs with it
-        first = True
+        head: Optional[bytes] = b""  # the first bytes, until they show whether a BOM opens the stream
         for chunk in self._chunks:
             if not chunk:
                 continue
-            if first:
-                first = False
+            if head is not None:
+                chunk = head + chunk
+                if len(chunk) < len(_BOM) and _BOM.startswith(chunk):
+                    head = chunk  # a BOM split across reads: wait for the rest
+                    continue
+                head = None
                 if chunk.startswith(_BOM):
                     chunk = chunk[len(_BOM) :]
+                    if not chunk:
+                        continue
             if skip_lf:
                 skip_lf = False
                 if chunk[:1] == b"\n":

@@ -74,7 +74,9 @@ class Transport:
         secrets: tuple = (),
     ) -> None:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise InvalidArgumentError(f"max_retries must be an integer >= 0, got {max_retries!r}.")
+            raise InvalidArgumentError(
+                f"max_retries must be an integer >= 0, got {max_retries!r}.", argument="max_retries"
+            )
         if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
             raise InvalidArgumentError(f"pool_size must be an integer >= 1, got {pool_size!r}.")
         if proxy is not None and (not isinstance(proxy, str) or "://" not in proxy):
@@ -264,7 +266,8 @@ class Transport:
         """
         response = self.request("GET", url, action=action, deadline=deadline, headers=headers, stream=True)
         content_type = response.headers.get("Content-Type", "")
-        if not content_type.startswith("text/event-stream"):
+        # Media types are case-insensitive; parameters (charset=...) may follow.
+        if content_type.partition(";")[0].strip().lower() != "text/event-stream":
             response.close()
             raise ResponseError(
                 f"Expected an event stream while {action}, got {content_type or 'no content type'}.",

@@ -116,6 +116,19 @@ def test_byte_order_mark_at_start_is_skipped():
     assert parse([b"\xef\xbb\xbfdata: x\n\n"]) == [("message", "x", None)]
 
 
+@pytest.mark.parametrize("cut", [1, 2, 3])
+def test_byte_order_mark_split_across_the_first_reads_is_stripped(cut):
+    payload = b"\xef\xbb\xbfdata: first\n\ndata: second\n\n"
+    for chunks in ([payload[:cut], payload[cut:]], [b"\xef", b"\xbb", b"\xbf", payload[3:]]):
+        assert parse(chunks) == [("message", "first", None), ("message", "second", None)]
+
+
+def test_bytes_that_only_begin_like_a_byte_order_mark_are_kept():
+    assert parse([b"\xef", b"data: x\n\n"]) == []  # an invalid first line: the field name is not "data"
+    assert parse([b"\xef\xbb", b"\xbf"]) == []  # a bare BOM, then the end
+    assert parse([b"da", b"ta: ok\n\n"]) == [("message", "ok", None)]
+
+
 def test_events_are_sseclient_events_and_batches_give_tuples():
     payload = b"event: output\nid: 4\nretry: 10\ndata: a\ndata: b\n\n"
     (event,) = list(EventStream([payload]))

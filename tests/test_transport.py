@@ -21,8 +21,11 @@ from replicate_qwen_sdk.errors import (
     AuthenticationError,
     InvalidArgumentError,
     RateLimitError,
+    ResponseError,
     ServerError,
 )
+from replicate_qwen_sdk.providers.gradio import GradioSpace
+from replicate_qwen_sdk.providers.replicate import Replicate
 from replicate_qwen_sdk.retry import BACKOFF_CAP, CREATE, MAX_RETRY_AFTER, READ, backoff_delay, parse_retry_after
 from replicate_qwen_sdk.transport import Transport
 
@@ -411,3 +414,41 @@ def test_the_environment_is_read_when_the_transport_is_made(proxies, monkeypatch
     with pytest.raises(APIConnectionError):  # no proxy was set when it was made: a direct (failing) connection
         transport.request("GET", "http://127.0.0.1:9/v1/direct", action="reading")
     assert proxies["environment"].seen == []
+
+
+# -- event streams -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/event-stream", "Text/Event-Stream", "text/event-stream; charset=utf-8", "TEXT/EVENT-STREAM ;charset=UTF-8"],
+)
+@responses.activate
+def test_an_event_stream_is_recognised_whatever_the_case_and_parameters(content_type):
+    responses.add(responses.GET, URL, body=b"data: x\n\n", headers={"Content-Type": content_type})
+    response = make_transport().open_event_stream(URL, action="streaming", headers={})
+    assert response.raw.read() == b"data: x\n\n"
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/event-streams", "text/plain; x=text/event-stream"])
+@responses.activate
+def test_an_answer_that_is_not_an_event_stream_is_refused(content_type):
+    responses.add(responses.GET, URL, body=b"{}", headers={"Content-Type": content_type})
+    with pytest.raises(ResponseError, match="Expected an event stream while streaming"):
+        make_transport().open_event_stream(URL, action="streaming", headers={})
+
+
+# -- API roots -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/v1?key=1", "http://127.0.0.1:9/v1#top", "http://127.0.0.1:9?"])
+def test_a_replicate_base_url_with_a_query_or_fragment_is_refused(url):
+    with pytest.raises(InvalidArgumentError, match="base_url .*without a query or fragment") as caught:
+        Replicate(api_key="r8_test", base_url=url)
+    assert caught.value.argument == "base_url"
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/?__theme=dark", "http://127.0.0.1:9/#chat"])
+def test_a_space_url_with_a_query_or_fragment_is_refused(url):
+    with pytest.raises(InvalidArgumentError, match="src must be the app's URL without a query or fragment"):
+        GradioSpace(url)
