@@ -59,6 +59,31 @@ EXIT_CODES_HELP = """exit codes:
 """
 
 
+#: The flag of each SDK parameter the command line sets, for error messages.
+_FLAGS = {
+    "base_url": "--replicate-base-url",
+    "src": "--qwen-url",
+    "timeout": "--timeout",
+    "max_retries": "--max-retries",
+    "max_tokens": "--max-tokens",
+    "temperature": "--temperature",
+    "top_p": "--top-p",
+    "stop": "--stop",
+    "system_prompt": "--system",
+    "max_workers": "--workers",
+}
+
+
+def error_message(error: SDKError) -> str:
+    """The message of ``error``, naming the command-line flag instead of the
+    SDK parameter an :class:`InvalidArgumentError` is about."""
+    message = str(error)
+    argument = getattr(error, "argument", None)
+    if isinstance(error, InvalidArgumentError) and argument in _FLAGS and message.startswith(argument):
+        return _FLAGS[argument] + message[len(argument) :]
+    return message
+
+
 def exit_code_for(error: BaseException) -> int:
     if isinstance(error, (MissingAuthError, AuthenticationError)):
         return EXIT_AUTH
@@ -561,7 +586,7 @@ def main(argv: Optional[List[str]] = None, out: Optional[TextIO] = None) -> int:
         sys.stderr.write("interrupted\n")
         return EXIT_INTERRUPTED
     except SDKError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {error_message(exc)}\n")
         return exit_code_for(exc)
     except OSError as exc:  # files of the batch command
         sys.stderr.write(f"error: {exc}\n")

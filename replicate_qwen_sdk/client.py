@@ -10,12 +10,12 @@ from .background import DEFAULT_BUFFER_CHUNKS, BackgroundStream
 from .concurrency import DEFAULT_MAX_WORKERS, cancel_on_stop, run_all
 from .errors import InvalidArgumentError, ModelNotFoundError
 from .messages import Messages
-from .providers.base import Provider
+from .providers.base import Provider, check_model_name
 from .providers.gradio import GradioSpace, Qwen_Qwen_2_72B
 from .providers.replicate import Replicate
 from .retry import DEFAULT_MAX_RETRIES
 from .stream import TextStream
-from .timeouts import TimeoutLike
+from .timeouts import Timeout, TimeoutLike
 from .transport import DEFAULT_POOL_SIZE
 
 __all__ = ["Client", "RoutableModel"]
@@ -71,7 +71,11 @@ class Client:
     ) -> None:
         self._lock = threading.Lock()
         self._settings: Dict[str, Any] = dict(
-            timeout=timeout, max_retries=max_retries, proxy=proxy, pool_size=pool_size
+            # The timeout is checked now, not at the first call.
+            timeout=Timeout.coerce(timeout),
+            max_retries=max_retries,
+            proxy=proxy,
+            pool_size=pool_size,
         )
         self._replicate_settings: Dict[str, Any] = dict(api_key=replicate_api_key, base_url=replicate_base_url)
         self._qwen_settings: Dict[str, Any] = dict(url=qwen_url, hf_token=hf_token)
@@ -104,6 +108,7 @@ class Client:
 
         :raises ModelNotFoundError: listing what is available.
         """
+        check_model_name(model)
         if isinstance(provider, Provider):
             return provider
         providers = self.providers

@@ -101,7 +101,7 @@ def run_each(
     ``on_result(index, result_or_exception)``, so memory does not grow with
     the results (a batch that writes them to a file as they come)."""
     if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
-        raise InvalidArgumentError(f"max_workers must be an integer >= 1, got {max_workers!r}.")
+        raise InvalidArgumentError(f"max_workers must be an integer >= 1, got {max_workers!r}.", argument="max_workers")
     batch = _Batch(on_result, return_exceptions)
     done: "queue.SimpleQueue[Any]" = queue.SimpleQueue()  # what finished, in order; reentrant
     with _ctrl_c_between_results(done):

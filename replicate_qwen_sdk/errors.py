@@ -70,7 +70,16 @@ class MissingAuthError(SDKError):
 
 
 class InvalidArgumentError(SDKError, ValueError):
-    """An argument is malformed; nothing was sent to the server."""
+    """An argument is malformed; nothing was sent to the server.
+
+    :ivar argument: the name of the parameter at fault (``"timeout"``,
+        ``"temperature"`` ...) when the message starts with it, else ``None``;
+        a command line uses it to name its own flag instead.
+    """
+
+    def __init__(self, message: str, *, argument: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.argument = argument
 
 
 class APIConnectionError(SDKError, ConnectionError):

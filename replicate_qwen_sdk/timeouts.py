@@ -11,6 +11,7 @@ Three limits apply to every call:
 
 from __future__ import annotations
 
+import math
 import time
 from typing import NamedTuple, Optional, Union
 
@@ -20,6 +21,7 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "DEFAULT_READ_TIMEOUT",
     "DEFAULT_TOTAL_TIMEOUT",
+    "MAX_TIMEOUT",
     "Deadline",
     "Timeout",
     "TimeoutLike",
@@ -32,6 +34,24 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 120.0
 #: No overall deadline unless the caller asks for one.
 DEFAULT_TOTAL_TIMEOUT: Optional[float] = None
+#: The longest limit accepted, in seconds (30 days): far beyond any call, and
+#: within what sockets and locks can wait on every platform.
+MAX_TIMEOUT = 30 * 24 * 3600.0
+
+
+def _is_seconds(value: object) -> bool:
+    """Whether ``value`` is a number of seconds a limit can be: more than 0,
+    finite, at most :data:`MAX_TIMEOUT`."""
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, (int, float))
+        and math.isfinite(value)
+        and 0 < value <= MAX_TIMEOUT
+    )
+
+
+def _requirement(value: object) -> str:
+    return f"must be a positive number of seconds up to {MAX_TIMEOUT:.0f} (30 days), got {value!r}."
 
 
 class _TimeoutFields(NamedTuple):
@@ -55,8 +75,9 @@ class Timeout(_TimeoutFields):
         for name, value in (("connect", connect), ("read", read), ("total", total)):
             if value is None and name == "total":
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise InvalidArgumentError(f"Timeout.{name} must be a positive number of seconds, got {value!r}.")
+            if not _is_seconds(value):
+                hint = " (None: no overall limit)" if name == "total" else ""
+                raise InvalidArgumentError(f"Timeout.{name}{hint} {_requirement(value)}")
         return super().__new__(cls, connect, read, total)
 
     @classmethod
@@ -68,7 +89,11 @@ class Timeout(_TimeoutFields):
         if isinstance(value, Timeout):
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InvalidArgumentError(f"timeout must be a number of seconds or a Timeout(...), got {value!r}.")
+            raise InvalidArgumentError(
+                f"timeout must be a number of seconds or a Timeout(...), got {value!r}.", argument="timeout"
+            )
+        if not _is_seconds(value):
+            raise InvalidArgumentError(f"timeout {_requirement(value)}", argument="timeout")
         return cls(connect=float(value), read=float(value))
 
 

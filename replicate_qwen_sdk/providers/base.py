@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import functools
+import json
 import os
 from typing import Any, ClassVar, Dict, List, Optional
 
@@ -13,7 +14,38 @@ from ..stream import TextStream
 from ..timeouts import Timeout, TimeoutLike
 from ..transport import Transport
 
-__all__ = ["Provider", "class_or_instance_method"]
+__all__ = ["Provider", "check_json_value", "check_model_name", "class_or_instance_method"]
+
+
+def check_model_name(model: Any) -> None:
+    """Refuse a ``model`` that is neither a name (a string) nor ``None``.
+
+    :raises InvalidArgumentError: naming the type given.
+    """
+    if model is not None and not isinstance(model, str):
+        raise InvalidArgumentError(
+            f"model must be a model name or alias (a string), or None for the default; got {type(model).__name__}.",
+            argument="model",
+        )
+
+
+def check_json_value(name: str, value: Any, *, argument: str) -> None:
+    """Refuse a value that cannot be sent as JSON: a set, a dict with
+    non-string keys such as tuples, ``inf`` or ``NaN``, a cycle ...
+
+    :param name: how the message names the value (``"extra_data['seed']"``).
+    :param argument: the parameter it belongs to (see
+        :attr:`InvalidArgumentError.argument`).
+    :raises InvalidArgumentError: saying what JSON could not carry.
+    """
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(
+            f"{name} cannot be sent as JSON ({exc}); use strings, finite numbers, booleans, None, "
+            "and lists and dicts with string keys.",
+            argument=argument,
+        ) from None
 
 
 class _instance_or_class_method:
@@ -90,6 +122,7 @@ class Provider(abc.ABC):
 
         :raises ModelNotFoundError: for a name this provider does not serve.
         """
+        check_model_name(model)
         if not model:
             return self.default_model
         if model in self.model_aliases:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import threading
@@ -58,7 +59,7 @@ from ..sse import EventStream
 from ..stream import StreamSource, TextStream, cancel_on_interrupt
 from ..timeouts import Deadline, TimeoutLike
 from ..transport import DEFAULT_POOL_SIZE, Transport
-from .base import Provider, class_or_instance_method
+from .base import Provider, check_json_value, class_or_instance_method
 
 __all__ = ["Replicate"]
 
@@ -245,7 +246,9 @@ def build_inputs(
     if system_prompt is None:
         system_prompt, chat = split_system(chat)
     elif not isinstance(system_prompt, str):
-        raise InvalidArgumentError(f"system_prompt must be a string, got {type(system_prompt).__name__}.")
+        raise InvalidArgumentError(
+            f"system_prompt must be a string, got {type(system_prompt).__name__}.", argument="system_prompt"
+        )
     inputs: Dict[str, Any] = {"prompt": format_prompt(chat)}
     if system_prompt is not None:
         inputs["system_prompt"] = system_prompt
@@ -263,30 +266,38 @@ def build_inputs(
             inputs["stop_sequences"] = joined
     if extra_data is not None:
         if not isinstance(extra_data, Mapping):
-            raise InvalidArgumentError(f"extra_data must be a dict, got {type(extra_data).__name__}.")
+            raise InvalidArgumentError(
+                f"extra_data must be a dict, got {type(extra_data).__name__}.", argument="extra_data"
+            )
+        for key, value in extra_data.items():
+            if not isinstance(key, str):
+                raise InvalidArgumentError(
+                    f"extra_data keys must be input names (strings), got {key!r}.", argument="extra_data"
+                )
+            check_json_value(f"extra_data[{key!r}]", value, argument="extra_data")
         inputs.update(extra_data)
     return inputs
 
 
 def _check_int(name: str, value: Any, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+        raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {value!r}.", argument=name)
     return value
 
 
 def _check_number(name: str, value: Any, low: float, high: Optional[float]) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise InvalidArgumentError(f"{name} must be a number, got {value!r}.")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidArgumentError(f"{name} must be a finite number, got {value!r}.", argument=name)
     if value < low or (high is not None and value > high):
         bounds = f"between {low:g} and {high:g}" if high is not None else f">= {low:g}"
-        raise InvalidArgumentError(f"{name} must be {bounds}, got {value!r}.")
+        raise InvalidArgumentError(f"{name} must be {bounds}, got {value!r}.", argument=name)
     return value
 
 
 def _join_stop(stop: Union[str, Sequence[str]]) -> str:
     sequences = [stop] if isinstance(stop, str) else stop
     if not isinstance(sequences, Sequence) or not all(isinstance(s, str) and s for s in sequences):
-        raise InvalidArgumentError(f"stop must be a non-empty string or a list of them, got {stop!r}.")
+        raise InvalidArgumentError(f"stop must be a non-empty string or a list of them, got {stop!r}.", argument="stop")
     for sequence in sequences:
         if "," in sequence:
             raise InvalidArgumentError(
@@ -300,7 +311,15 @@ def _clean_base_url(url: str) -> str:
     """The API root, ending in its version. A bare host (``https://api.replicate.com``,
     which is how the official client spells ``REPLICATE_BASE_URL``) gets ``/v1``."""
     if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
-        raise InvalidArgumentError(f"base_url must be an http(s) URL, got {url!r}.")
+        raise InvalidArgumentError(
+            f"base_url (or REPLICATE_BASE_URL) must be an http(s) URL, got {url!r}.", argument="base_url"
+        )
+    if "?" in url or "#" in url:
+        raise InvalidArgumentError(
+            f"base_url (or REPLICATE_BASE_URL) must be the API root without a query or fragment "
+            f"('?...' or '#...'), got {url!r}.",
+            argument="base_url",
+        )
     url = url.rstrip("/")
     if re.match(r"^https?://[^/]+$", url):
         url += "/v1"

@@ -35,7 +35,7 @@ from ...retry import DEFAULT_MAX_RETRIES
 from ...stream import TextStream, cancel_on_interrupt
 from ...timeouts import Deadline, TimeoutLike
 from ...transport import DEFAULT_POOL_SIZE
-from ..base import Provider
+from ..base import Provider, check_json_value
 from .app import App, parse_config
 from .run import QueueRun
 
@@ -50,14 +50,21 @@ def space_url(src: str) -> str:
     """The base URL of ``src``: a URL as given (without trailing slash), or a
     Space id ``owner/name`` → ``https://owner-name.hf.space``."""
     if not isinstance(src, str) or not src.strip():
-        raise InvalidArgumentError(f"src must be a URL or a Space id like 'owner/name', got {src!r}.")
+        raise InvalidArgumentError(f"src must be a URL or a Space id like 'owner/name', got {src!r}.", argument="src")
     src = src.strip()
     if re.match(r"^https?://", src):
+        if "?" in src or "#" in src:
+            raise InvalidArgumentError(
+                f"src must be the app's URL without a query or fragment ('?...' or '#...'), got {src!r}.",
+                argument="src",
+            )
         return src.rstrip("/")
     if _SPACE_ID.match(src):
         host = re.sub(r"[^a-z0-9-]", "-", src.lower().replace("/", "-"))
         return f"https://{host}.hf.space"
-    raise InvalidArgumentError(f"src must be an http(s) URL or a Space id like 'owner/name', got {src!r}.")
+    raise InvalidArgumentError(
+        f"src must be an http(s) URL or a Space id like 'owner/name', got {src!r}.", argument="src"
+    )
 
 
 #: What a failed ``GET /config`` means for a Space, and what to do about it.
@@ -244,6 +251,8 @@ class GradioSpace(Provider):
             if not isinstance(system_prompt, str):
                 raise InvalidArgumentError(f"system_prompt must be a string, got {type(system_prompt).__name__}.")
             system = system_prompt
+        for name, value in params.items():
+            check_json_value(name, value, argument=name)
         if not conversation or conversation[-1].role != "user":
             raise InvalidArgumentError("The last message must be the user's (role 'user'): it is what the app answers.")
         query, history = conversation[-1].content, conversation[:-1]
