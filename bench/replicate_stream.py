@@ -116,11 +116,14 @@ def measure(base_url: str, expected: str, runs: int) -> Dict[str, Optional[float
     return {name: statistics.median(values) if values else None for name, values in results.items()}
 
 
-def run(tokens: int = 100_000, runs: int = 5, batch_bytes: int = 1) -> Dict[str, Optional[float]]:
+def run(
+    tokens: int = 100_000, runs: int = 5, batch_bytes: int = 1, newlines: bool = False
+) -> Dict[str, Optional[float]]:
     """Medians for a stream of ``tokens`` events; ``batch_bytes=1`` sends each
-    event in its own HTTP chunk, as a server does with tokens made one by one."""
-    from .servers import replicate_emulator
+    event in its own HTTP chunk, as a server does with tokens made one by one;
+    ``newlines`` makes 2 tokens in 12 end a line (multi-line events)."""
+    from .servers import bench_tokens, replicate_emulator
 
-    expected = "".join(f"tok{i} " for i in range(tokens))
-    with replicate_emulator(tokens, batch_bytes=batch_bytes) as base_url:
+    expected = "".join(bench_tokens(tokens, newlines))
+    with replicate_emulator(tokens, batch_bytes=batch_bytes, newlines=newlines) as base_url:
         return measure(base_url, expected, runs)

@@ -13,10 +13,17 @@ SERVE_GRADIO = os.path.join(
 )
 
 
-def _serve_replicate(ready, stop, tokens: int, delay: float, batch_bytes: int) -> None:
+def bench_tokens(tokens: int, newlines: bool = False) -> list:
+    """The bench model's tokens: ``tok<i> ``; with ``newlines``, 2 in 12
+    end a line instead, as real model output does (each is then sent as a
+    multi-line ``data:`` event)."""
+    return [f"tok{i}\n" if newlines and i % 6 == 5 else f"tok{i} " for i in range(tokens)]
+
+
+def _serve_replicate(ready, stop, tokens: int, delay: float, batch_bytes: int, newlines: bool) -> None:
     from replicate_qwen_sdk.testing import ReplicateEmulator, Script
 
-    script = Script([f"tok{i} " for i in range(tokens)], delay=delay, batch_bytes=batch_bytes)
+    script = Script(bench_tokens(tokens, newlines), delay=delay, batch_bytes=batch_bytes)
     emulator = ReplicateEmulator()
     emulator.add_model("bench/model", script)
     with emulator:
@@ -25,13 +32,16 @@ def _serve_replicate(ready, stop, tokens: int, delay: float, batch_bytes: int) -
 
 
 @contextmanager
-def replicate_emulator(tokens: int, *, delay: float = 0.0, batch_bytes: int = 1) -> Iterator[str]:
-    """Run a Replicate emulator whose ``bench/model`` sends ``tokens`` tokens;
-    yield its base URL."""
+def replicate_emulator(
+    tokens: int, *, delay: float = 0.0, batch_bytes: int = 1, newlines: bool = False
+) -> Iterator[str]:
+    """Run a Replicate emulator whose ``bench/model`` sends ``tokens`` tokens
+    (see :func:`bench_tokens`); yield its base URL."""
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
     stop = context.Event()
-    process = context.Process(target=_serve_replicate, args=(send, stop, tokens, delay, batch_bytes), daemon=True)
+    arguments = (send, stop, tokens, delay, batch_bytes, newlines)
+    process = context.Process(target=_serve_replicate, args=arguments, daemon=True)
     process.start()
     try:
         if not receive.poll(60):

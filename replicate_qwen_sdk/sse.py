@@ -74,6 +74,8 @@ class EventStream:
         ``(event, id, data)`` tuples; ``""`` stands for no event name
         (``"message"``) and for no id."""
         find_simple = _SIMPLE_EVENTS.findall
+        find_multi = _MULTILINE_EVENTS.findall
+        join_data = _MORE_DATA.sub
         parse = self._parse
         # Framing, inline because this loop runs once per network chunk:
         # cut the bytes into events at blank lines, whatever the line ends.
@@ -112,15 +114,27 @@ class EventStream:
             # Lines end at LF only (see above), and LF never occurs inside a
             # UTF-8 sequence, so decoding whole events at once is exact.
             text = (blocks[0] if len(blocks) == 1 else b"\n\n".join(blocks)).decode("utf-8", "replace")
-            events = find_simple(text)
+            # One C call finds every event of the usual shapes. Each match
+            # starts with the blank line before its event, so the regex
+            # engine jumps from one to the next instead of trying every
+            # position; the text gets one in front of its first event.
+            if text.count("data:") == len(blocks):  # one data line each
+                events = find_simple("\n\n" + text)
+            else:  # some token with a newline, sent as several data lines
+                events = [
+                    (name, event_id, data + join_data("\n", more) if more else data)
+                    for name, event_id, data, more in find_multi("\n\n" + text)
+                ]
             if len(events) != len(blocks):
                 # Some event has another shape: parse them one by one.
                 events = [event for event in map(parse, text.split("\n\n")) if event is not None]
-            else:
-                for _name, event_id, _data in reversed(events):
-                    if event_id:
-                        self.last_event_id = event_id
-                        break
+                if events:
+                    yield events
+                continue
+            for _name, event_id, _data in reversed(events):
+                if event_id:
+                    self.last_event_id = event_id
+                    break
             if events:
                 yield events
 
@@ -167,5 +181,15 @@ class EventStream:
 #: shapes). An id that is empty or starts with a space never matches here, so
 #: ``""`` can stand for "no id".
 _SIMPLE_EVENTS = re.compile(
-    r"(?:(?<=\n\n)|^)(?::[^\n]*\n)*(?:event: ?([^\n]*)\n)?(?:id: ?([^ \n\0][^\n\0]*)\n)?data: ?([^\n]*)(?=\n\n|\Z)"
+    r"\n\n(?::[^\n]*\n)*(?:event: ?([^\n]*)\n)?(?:id: ?([^ \n\0][^\n\0]*)\n)?data: ?([^\n]*)(?=\n\n|\Z)"
 )
+
+#: The same shape with any number of ``data:`` lines (a token holding a
+#: newline is sent as several): the first line's value, then the others
+#: with their ``\ndata: `` prefixes, which :data:`_MORE_DATA` turns into the
+#: newlines they stand for.
+_MULTILINE_EVENTS = re.compile(
+    r"\n\n(?::[^\n]*\n)*(?:event: ?([^\n]*)\n)?(?:id: ?([^ \n\0][^\n\0]*)\n)?"
+    r"data: ?([^\n]*)((?:\ndata: ?[^\n]*)*)(?=\n\n|\Z)"
+)
+_MORE_DATA = re.compile(r"\ndata: ?")

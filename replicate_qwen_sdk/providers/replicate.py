@@ -641,6 +641,29 @@ class _PredictionRun(StreamSource):
             anchored = not resumed  # a new event id has arrived on this connection
             try:
                 for batch in events.batches():
+                    if not resumed:
+                        # The first connection: nothing to skip, so the usual
+                        # event (output with an id) takes the shortest path.
+                        for kind, event_id, data in batch:
+                            if kind == "output" and event_id:
+                                seen[event_id] = data
+                                yield data
+                                continue
+                            if event_id:
+                                seen[event_id] = None
+                            elif kind == "output":
+                                self._unidentified_output = True
+                                yield data
+                                continue
+                            if kind == "done":
+                                return _is_clean_done(data)
+                            if kind == "error":
+                                raise error_from_event_data(
+                                    data, action=f"streaming prediction {self.id}", prediction_id=self.id
+                                )
+                            if kind == "logs":
+                                logger.debug("prediction %s log: %s", self.id, data)
+                        continue
                     for kind, event_id, data in batch:
                         if event_id:
                             if resumed and event_id in seen:
