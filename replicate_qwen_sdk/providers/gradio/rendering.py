@@ -21,10 +21,12 @@ line streams as it grows, and the rest arrives with the final value.
 
 from __future__ import annotations
 
+import abc
+
 __all__ = ["ChatbotCleandoc", "Rendering", "Verbatim", "rendering_for"]
 
 
-class Rendering:
+class Rendering(abc.ABC):
     """How much of the text not yet handed on is final.
 
     One instance per answer: a rule may remember what it has seen.
@@ -33,13 +35,13 @@ class Rendering:
     #: True once nothing more can be released before the final value.
     closed = False
 
+    @abc.abstractmethod
     def settled(self, held: str, at_start: bool) -> int:
         """How many leading characters of ``held`` (the text shown beyond
         what was handed on) no later update can change.
 
         :param at_start: nothing has been handed on yet.
         """
-        raise NotImplementedError
 
 
 class Verbatim(Rendering):

@@ -193,37 +193,31 @@ class QueueRun(StreamSource):
 
     def _run_to_completion(self, step: Endpoint, data: List[Any], trigger_id: Optional[int], action: str) -> Any:
         """Run a queued step that comes before the answering one; its final outputs."""
+        event_id: Optional[str] = None
         if self._joined_app().protocol == "ws":
-            for message in self._open_socket(step, data).messages():
+            socket = self._open_socket(step, data)
+            messages, close = socket.messages(), socket.close
+        else:
+            event_id = self._join_queue(step, data, trigger_id)
+            response = self._transport.open_event_stream(
+                f"{self._url('/queue/data')}?session_hash={self._session}",
+                action=action,
+                deadline=self._deadline,
+                headers=self._space._headers("text/event-stream"),
+            )
+            messages, close = self._sse_messages(response, action), response.close
+        try:
+            for message in messages:
+                if message.get("event_id") not in (None, event_id):
+                    continue  # another event of the session
                 if message.get("msg") == "process_completed":
                     if not message.get("success", True):
                         raise self._app_error(message)
                     return _output_data(message)
-            raise APIConnectionError(
-                f"The app's queue closed before step {step.fn_index} finished while {action}. Retry the call."
-            )
-        event_id = self._join_queue(step, data, trigger_id)
-        response = self._transport.open_event_stream(
-            f"{self._url('/queue/data')}?session_hash={self._session}",
-            action=action,
-            deadline=self._deadline,
-            headers=self._space._headers("text/event-stream"),
-        )
-        try:
-            events = EventStream(self._transport.iter_bytes(response, action=action, deadline=self._deadline))
-            for batch in events.batches():
-                for _kind, _id, raw in batch:
-                    message = json.loads(raw)
-                    if not isinstance(message, dict) or message.get("event_id") not in (None, event_id):
-                        continue
-                    if message.get("msg") == "process_completed":
-                        if not message.get("success", True):
-                            raise self._app_error(message)
-                        return _output_data(message)
-                    if message.get("msg") == "unexpected_error":
-                        raise ResponseError(
-                            f"The app reported an unexpected error while {action}: {message.get('message')}."
-                        )
+                if message.get("msg") == "unexpected_error":
+                    raise ResponseError(
+                        f"The app reported an unexpected error while {action}: {message.get('message')}."
+                    )
         except (ValueError, RecursionError) as exc:
             if isinstance(exc, SDKError):
                 raise
@@ -231,7 +225,7 @@ class QueueRun(StreamSource):
                 f"The app sent a malformed message (not JSON, or nested too deeply to read) while {action}."
             ) from None
         finally:
-            response.close()
+            close()
         raise APIConnectionError(
             f"The app's stream ended before step {step.fn_index} finished while {action}. Retry the call."
         )
@@ -329,7 +323,10 @@ class QueueRun(StreamSource):
         diffs = app.sends_diffs
         have_full = False
         action = f"streaming event {self.id} from {self._space.base_url}"
-        messages = self._socket.messages() if self._socket is not None else self._sse_messages(action)
+        if self._socket is not None:
+            messages = self._socket.messages()
+        else:
+            messages = self._sse_messages(self._response, action)
         event_id = self.id
         try:
             for message in messages:
@@ -395,9 +392,9 @@ class QueueRun(StreamSource):
             "Retry the call."
         )
 
-    def _sse_messages(self, action: str) -> Iterator[Dict[str, Any]]:
-        """The JSON objects of the session's event stream."""
-        events = EventStream(self._transport.iter_bytes(self._response, action=action, deadline=self._deadline))
+    def _sse_messages(self, response: Any, action: str) -> Iterator[Dict[str, Any]]:
+        """The JSON objects of a session's event stream."""
+        events = EventStream(self._transport.iter_bytes(response, action=action, deadline=self._deadline))
         loads = json.loads
         for batch in events.batches():
             for _kind, _id, data in batch:
