@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import List, Optional, Tuple
 
-from . import batch, gradio_stream, http_overhead, imports, replicate_stream, ttft
+from . import batch, gradio_stream, http_overhead, imports, replicate_stream, server, ttft
 
 Row = Tuple[str, str, str, str, str, str, str]
 
@@ -114,6 +114,43 @@ def ttft_rows(runs: int) -> List[Row]:
             "<= +5 ms",
             "yes" if measured <= 5 else "NO",
         )
+    ]
+
+
+def server_rows(runs: int) -> List[Row]:
+    try:
+        m = server.run(runs)
+    except (ImportError, RuntimeError) as exc:
+        return [("OpenAI-compatible server", "-", "-", f"not run: {exc}", "-", "-", "-")]
+    measured = m["difference_ms"]
+    return [
+        (
+            "Time to first chunk through the server (waitress), minus the direct call",
+            f"{m['server_ms']:.1f} ms",
+            f"direct {m['direct_ms']:.1f} ms",
+            "-",
+            f"server - direct {measured:+.1f} ms",
+            "<= +5 ms",
+            "yes" if measured <= 5 else "NO",
+        ),
+        (
+            "100 concurrent streams (50 tokens, 20 ms) through the server",
+            f"{m['wall']:.2f} s",
+            "-",
+            "-",
+            f"wall / one stream ({m['single']:.2f} s) {m['ratio']:.2f}x",
+            "(no target)",
+            "-",
+        ),
+        (
+            "  peak RSS of the server process",
+            f"{m['peak_rss_mib']:.1f} MiB",
+            "-",
+            "-",
+            "-",
+            "(no target)",
+            "-",
+        ),
     ]
 
 
@@ -227,7 +264,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=("replicate", "gradio", "ttft", "batch", "http", "import"),
+        choices=("replicate", "gradio", "ttft", "batch", "http", "import", "server"),
         action="append",
         help="run only these figures (repeatable)",
     )
@@ -236,7 +273,7 @@ def main() -> None:
     )
     parser.add_argument("--tokens", type=int, default=100_000, help="events in the Replicate stream")
     args = parser.parse_args()
-    wanted = set(args.only or ("replicate", "gradio", "ttft", "batch", "http", "import"))
+    wanted = set(args.only or ("replicate", "gradio", "ttft", "batch", "http", "import", "server"))
     rows: List[Row] = []
     if "replicate" in wanted:
         rows += replicate_rows(args.tokens, args.runs)
@@ -250,6 +287,8 @@ def main() -> None:
         rows += http_rows(args.runs)
     if "import" in wanted:
         rows += import_rows(max(5, args.runs * 2 - 1))
+    if "server" in wanted:
+        rows += server_rows(max(10, args.runs * 8))
     print_table(rows)
 
 

@@ -29,6 +29,7 @@ from .errors import (
     QueueFullError,
     RateLimitError,
     ResponseError,
+    ResponseTooLargeError,
     SDKError,
     ServerError,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "RateLimitError",
     "Replicate",
     "ResponseError",
+    "ResponseTooLargeError",
     "RoutableModel",
     "SDKError",
     "ServerError",

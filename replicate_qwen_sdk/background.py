@@ -8,7 +8,7 @@ import time
 from typing import Callable, Optional
 
 from .errors import APITimeoutError
-from .stream import CANCEL_WAIT, StreamMetrics, TextStream
+from .stream import CANCEL_WAIT, StreamMetrics, TextStream, describe_stream
 
 __all__ = ["DEFAULT_BUFFER_CHUNKS", "BackgroundStream"]
 
@@ -238,5 +238,10 @@ class BackgroundStream:
                 stream.close()
 
     def __repr__(self) -> str:
-        state = "finished" if self._finished else "running"
-        return f"<BackgroundStream id={self.id!r} {state} chunks={self.metrics.chunks}>"
+        pipe = self._pipe
+        stream = pipe.stream
+        if stream is not None:
+            state = stream._state()
+        else:
+            state = "failed" if pipe.error is not None else "starting"
+        return describe_stream(type(self).__name__, self.id, state, self.metrics, self.text)

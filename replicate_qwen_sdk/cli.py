@@ -2,17 +2,21 @@
 
 Commands: ``chat`` streams one answer to stdout, ``batch`` runs a JSONL file
 of jobs, ``models`` lists what can be routed, ``demo`` runs everything
-offline against the bundled emulators. Credentials come from the
-environment (``REPLICATE_API_TOKEN``, ``HF_TOKEN``).
+offline against the bundled emulators, ``emulate`` serves those emulators
+until Ctrl-C, ``serve`` serves the models with OpenAI's API. Credentials and places come from the environment
+(``REPLICATE_API_TOKEN``, ``REPLICATE_BASE_URL``, ``HF_TOKEN``,
+``QWEN_SPACE_URL``).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -35,9 +39,11 @@ from .errors import (
     ModelNotFoundError,
     SDKError,
 )
-from .stream import TextStream
+from .stream import StreamMetrics, TextStream
 
 __all__ = ["main"]
+
+logger = logging.getLogger("replicate_qwen_sdk")
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # a request, a job or a line failed
@@ -46,6 +52,15 @@ EXIT_AUTH = 3  # missing or refused credentials
 EXIT_NOT_FOUND = 4  # unknown model or endpoint
 EXIT_NETWORK = 5  # connection failure or timeout
 EXIT_INTERRUPTED = 130  # Ctrl-C
+
+ENVIRONMENT_HELP = """environment:
+  REPLICATE_API_TOKEN  Replicate API token (never shown)
+  REPLICATE_BASE_URL   Replicate API root (default https://api.replicate.com/v1)
+  HF_TOKEN             Hugging Face token, for private or gated Spaces (never shown)
+  QWEN_SPACE_URL       where the Qwen2-72B-Instruct app is (a mirror, a local copy)
+  'replicate-qwen emulate' serves both APIs locally and prints these lines for them
+
+"""
 
 EXIT_CODES_HELP = """exit codes:
   0    success
@@ -68,20 +83,37 @@ _FLAGS = {
     "max_tokens": "--max-tokens",
     "temperature": "--temperature",
     "top_p": "--top-p",
+    "top_k": "--top-k",
     "stop": "--stop",
+    "extra_data": "--extra",
     "system_prompt": "--system",
     "max_workers": "--workers",
 }
 
 
-def error_message(error: SDKError) -> str:
-    """The message of ``error``, naming the command-line flag instead of the
-    SDK parameter an :class:`InvalidArgumentError` is about."""
+#: Where the SDK's messages say the text of a failed stream is: in the
+#: stream object, which a terminal user does not hold.
+_IN_STREAM_TEXT = "is in the stream's .text"
+_IN_STREAM_SENTENCE = re.compile(r" ?The text [^.]*? is in the stream's \.text\.")
+_IN_STREAM_CLAUSE = re.compile(r"[;,] the text [^.;,]*? is in the stream's \.text")
+
+
+def error_message(error: SDKError, partial_text: Optional[str] = None) -> str:
+    """The message of ``error`` in a terminal's terms.
+
+    An :class:`InvalidArgumentError` names the command-line flag instead of
+    the SDK parameter. The SDK's "the text so far is in the stream's .text"
+    says instead where that text went (``partial_text``, such as "was
+    printed above"), or goes when ``partial_text`` is None (nothing was
+    shown, or a batch, which keeps no partial text).
+    """
     message = str(error)
     argument = getattr(error, "argument", None)
     if isinstance(error, InvalidArgumentError) and argument in _FLAGS and message.startswith(argument):
-        return _FLAGS[argument] + message[len(argument) :]
-    return message
+        message = _FLAGS[argument] + message[len(argument) :]
+    if partial_text is not None:
+        return message.replace(_IN_STREAM_TEXT, partial_text)
+    return _IN_STREAM_CLAUSE.sub("", _IN_STREAM_SENTENCE.sub("", message))
 
 
 def exit_code_for(error: BaseException) -> int:
@@ -99,7 +131,10 @@ def exit_code_for(error: BaseException) -> int:
 # -- chat ----------------------------------------------------------------------------
 
 
-def _params(args: argparse.Namespace) -> Dict[str, Any]:
+def _params(args: argparse.Namespace, accepts_extra_data: bool) -> Dict[str, Any]:
+    """The call's parameters from ``chat``'s flags. ``--extra`` goes to a
+    provider's ``extra_data`` where it has one (Replicate: any model input),
+    else its keys are parameters themselves (a Gradio app's inputs by label)."""
     params: Dict[str, Any] = {}
     if args.system is not None:
         params["system_prompt"] = args.system
@@ -109,14 +144,28 @@ def _params(args: argparse.Namespace) -> Dict[str, Any]:
         params["temperature"] = args.temperature
     if args.top_p is not None:
         params["top_p"] = args.top_p
+    if args.top_k is not None:
+        params["top_k"] = args.top_k
     if args.stop:
         params["stop"] = args.stop
+    if args.extra:
+        if accepts_extra_data:
+            params["extra_data"] = args.extra
+        else:
+            params.update(args.extra)
     return params
 
 
 def stream_to(out: TextIO, client: Client, model: Optional[str], prompt: str, params: Dict[str, Any]) -> str:
     """Stream one answer to ``out`` as it arrives; Ctrl-C cancels it on the server."""
-    stream = client.stream(model, prompt, **params)
+    stream = client.provider_for(model).stream(model, prompt, **params)
+    _print_stream(out, stream)
+    return stream.text
+
+
+def _print_stream(out: TextIO, stream: TextStream) -> None:
+    """Write the chunks as they arrive, and end the text with a newline,
+    also when the stream fails or is interrupted part way."""
     try:
         for chunk in stream:
             out.write(chunk)
@@ -128,18 +177,82 @@ def stream_to(out: TextIO, client: Client, model: Optional[str], prompt: str, pa
             out.write("\n")
             out.flush()
         raise
+    except BaseException:
+        if stream.text and not stream.text.endswith("\n"):
+            out.write("\n")
+            out.flush()
+        raise
     if not stream.text.endswith("\n"):
         out.write("\n")
         out.flush()
-    return stream.text
 
 
 def _chat(args: argparse.Namespace, client: Client, out: TextIO) -> int:
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     if not prompt.strip():
         raise InvalidArgumentError("The prompt is empty; give one, or '-' to read it from stdin.")
-    stream_to(out, client, args.model, prompt, _params(args))
+    target = client.provider_for(args.model, args.provider)
+    params = _params(args, "extra_data" in inspect.signature(target.stream).parameters)
+    stream = target.stream(args.model, prompt, **params)
+    if args.json:
+        return _chat_json(out, stream)
+    try:
+        with stream:  # a run left behind by a broken connection is cancelled
+            _print_stream(out, stream)
+    except SDKError as exc:
+        return _report(exc, "was printed above" if stream.text else None)
     return EXIT_OK
+
+
+def _chat_json(out: TextIO, stream: TextStream) -> int:
+    """``chat --json``: the whole answer as one JSON object, failure included."""
+    failure: Optional[SDKError] = None
+    with stream:
+        try:
+            stream.read()
+        except SDKError as exc:
+            failure = exc
+    where = 'is in "text"' if stream.text else None
+    record = {
+        "id": stream.id,
+        "text": stream.text,
+        "error": None
+        if failure is None
+        else {"type": type(failure).__name__, "message": error_message(failure, where)},
+        "metrics": _metrics_dict(stream.metrics),
+        "usage": _usage_dict(stream),
+    }
+    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    out.flush()
+    if failure is None:
+        return EXIT_OK
+    return _report(failure, 'is in the "text" of the JSON printed' if stream.text else None)
+
+
+def _metrics_dict(metrics: StreamMetrics) -> Dict[str, Any]:
+    """A stream's metrics for JSON output: times in seconds, to the millisecond."""
+    return {
+        "time_to_first_chunk": None if metrics.time_to_first_chunk is None else round(metrics.time_to_first_chunk, 3),
+        "duration": None if metrics.duration is None else round(metrics.duration, 3),
+        "chunks": metrics.chunks,
+        "characters": metrics.characters,
+    }
+
+
+def _usage_dict(stream: TextStream) -> Optional[Dict[str, Any]]:
+    """What the server says the run used (Replicate's token counts), or None."""
+    try:
+        usage = stream.usage()
+    except SDKError as exc:  # the answer is complete; a missing figure does not fail it
+        logger.warning("could not read the usage of run %s: %s", stream.id, exc)
+        return None
+    return None if usage is None else usage._asdict()
+
+
+def _report(error: SDKError, partial_text: Optional[str] = None) -> int:
+    """Say on stderr, in one line, what failed; the exit code for it."""
+    sys.stderr.write(f"error: {error_message(error, partial_text)}\n")
+    return exit_code_for(error)
 
 
 # -- batch ---------------------------------------------------------------------------
@@ -157,7 +270,8 @@ def run_job(client: Client, job: Dict[str, Any]) -> Dict[str, Any]:
     messages = params.pop("messages") if "messages" in params else params.pop("prompt")
     stream: Optional[TextStream] = None
     try:
-        stream = client.provider_for(model, params.pop("provider", None)).stream(model, messages, **params)
+        target = client.provider_for(model, params.pop("provider", None), deployment=params.get("deployment"))
+        stream = target.stream(model, messages, **params)
         with stream, cancel_on_stop(stream.cancel):
             text = stream.read()
     except Exception as exc:  # the job's failure is its result
@@ -180,7 +294,10 @@ def _failure(error: BaseException, run_id: Optional[str]) -> Dict[str, Any]:
     return {
         "run_id": getattr(error, "prediction_id", None) or run_id,
         "text": None,
-        "error": {"type": type(error).__name__, "message": str(error)},
+        "error": {
+            "type": type(error).__name__,
+            "message": error_message(error) if isinstance(error, SDKError) else str(error),
+        },
         "metrics": None,
     }
 
@@ -455,10 +572,11 @@ def _batch(args: argparse.Namespace, client: Client, out: TextIO) -> int:
 
 
 def _models(args: argparse.Namespace, client: Client, out: TextIO) -> int:
-    for model in client.models():
+    for model in client.models(remote=args.remote):
         target = f" -> {model.alias_of}" if model.alias_of else ""
-        out.write(f"{model.name}{target}\t{model.provider}\n")
-    out.write("any Replicate 'owner/name' or 'owner/name:version'\tReplicate\n")
+        about = f"\t{model.description}" if model.description else ""
+        out.write(f"{model.name}{target}\t{model.provider}{about}\n")
+    out.write("any Replicate 'owner/name', 'owner/name:version' or 'deployments/owner/name'\tReplicate\n")
     return EXIT_OK
 
 
@@ -494,6 +612,30 @@ def _demo(args: argparse.Namespace, client: Client, out: TextIO) -> int:
     return EXIT_OK if same else EXIT_FAILED
 
 
+def _emulate(args: argparse.Namespace, client: Client, out: TextIO) -> int:
+    """Serve both emulators until Ctrl-C, saying how to use them."""
+    from .testing.emulate import serve_until_interrupted
+
+    serve_until_interrupted(out, replicate_port=args.replicate_port, qwen_port=args.qwen_port)
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace, client: Client, out: TextIO) -> int:
+    """The OpenAI-compatible server; the flags go to it as they are."""
+    from .server.serve import serve
+
+    serve(
+        client,
+        host=args.host,
+        port=args.port,
+        threads=args.threads,
+        api_key=args.api_key,
+        no_auth=args.no_auth,
+        out=out,
+    )
+    return EXIT_OK
+
+
 # -- entry point -----------------------------------------------------------------------
 
 
@@ -507,11 +649,31 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _json_object(text: str) -> Dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({getattr(exc, 'msg', exc)}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"seed\": 1}}', got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0 to 65535, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="replicate-qwen",
         description="Stream text from LLMs on Replicate and Gradio Spaces.",
-        epilog=EXIT_CODES_HELP,
+        epilog=ENVIRONMENT_HELP + EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -519,19 +681,50 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--replicate-base-url", help="Replicate API root (default: REPLICATE_BASE_URL or the public API)"
     )
-    parser.add_argument("--qwen-url", help="where the Qwen2-72B-Instruct app is (a mirror or a local copy)")
+    parser.add_argument(
+        "--qwen-url", help="where the Qwen2-72B-Instruct app is, a mirror or a local copy (default: QWEN_SPACE_URL)"
+    )
     parser.add_argument("--timeout", type=float, help="connect and idle-read timeout, in seconds")
     parser.add_argument("--max-retries", type=int, default=2, help="retries per request (default 2)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    chat = commands.add_parser("chat", help="stream one answer to stdout")
+    chat = commands.add_parser(
+        "chat",
+        help="stream one answer to stdout",
+        description="Stream one answer to stdout as it arrives. Ctrl-C cancels the run on the server.",
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     chat.add_argument("prompt", metavar="PROMPT", help="the prompt, or '-' to read it from stdin")
-    chat.add_argument("-m", "--model", help="a model name or alias (see 'models')")
-    chat.add_argument("--system", help="system prompt")
-    chat.add_argument("--max-tokens", type=int)
-    chat.add_argument("--temperature", type=float)
-    chat.add_argument("--top-p", type=float)
-    chat.add_argument("--stop", action="append", help="a stop sequence (repeatable)")
+    chat.add_argument(
+        "-m",
+        "--model",
+        help="a model name or alias (see 'models'), or a Replicate deployment as 'deployments/owner/name'; "
+        "default: the provider's",
+    )
+    chat.add_argument(
+        "--provider",
+        help="send the call to this provider instead of routing by model name: 'replicate' or 'qwen'",
+    )
+    chat.add_argument("--system", metavar="TEXT", help="system prompt")
+    chat.add_argument("--max-tokens", type=int, metavar="N", help="longest answer, in tokens")
+    chat.add_argument("--temperature", type=float, metavar="T", help="sampling temperature (0 is the most focused)")
+    chat.add_argument("--top-p", type=float, metavar="P", help="nucleus sampling: keep the likeliest tokens up to P")
+    chat.add_argument("--top-k", type=int, metavar="K", help="sample from the K likeliest tokens only")
+    chat.add_argument("--stop", action="append", metavar="TEXT", help="a stop sequence (repeatable)")
+    chat.add_argument(
+        "--extra",
+        type=_json_object,
+        metavar="JSON",
+        help="any other model input, as a JSON object (e.g. '{\"seed\": 1}'); on Replicate merged last, "
+        "on a Gradio app matched to its inputs by label",
+    )
+    chat.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object when the answer is complete (text, id, error, metrics, usage) "
+        "instead of streaming the text",
+    )
     chat.set_defaults(handler=_chat)
 
     batch = commands.add_parser("batch", help="run a JSONL file of jobs, writing results as they finish")
@@ -552,11 +745,61 @@ def build_parser() -> argparse.ArgumentParser:
     batch.set_defaults(handler=_batch)
 
     models = commands.add_parser("models", help="list routable models and aliases")
+    models.add_argument(
+        "--remote",
+        action="store_true",
+        help="also list Replicate's 'language-models' collection, read from the API (needs REPLICATE_API_TOKEN); "
+        "without it the list is the built-in one and nothing is sent",
+    )
     models.set_defaults(handler=_models)
 
     demo = commands.add_parser("demo", help="stream from the bundled loopback emulators (offline)")
     demo.add_argument("--delay", type=float, default=0.04, help="seconds between tokens (default 0.04)")
     demo.set_defaults(handler=_demo)
+
+    emulate = commands.add_parser(
+        "emulate",
+        help="serve the bundled emulators of Replicate and the Qwen Space until Ctrl-C",
+        description="Serve loopback emulators of the Replicate API and of the Qwen2-72B-Instruct Space on "
+        "127.0.0.1 until Ctrl-C, and print the environment lines that point the SDK, this command and "
+        "gradio_client at them: try everything with no key and no internet.",
+    )
+    emulate.add_argument(
+        "--replicate-port", type=_port, default=0, help="port of the Replicate emulator (default: any free port)"
+    )
+    emulate.add_argument("--qwen-port", type=_port, default=0, help="port of the Qwen Space emulator (default: any)")
+    emulate.set_defaults(handler=_emulate)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve the models with OpenAI's chat-completions API (needs the 'server' extra)",
+        description="Serve every model this command can reach with OpenAI's API (/v1/models,\n"
+        "/v1/chat/completions, streamed or not), for the openai package, LangChain and\n"
+        "any OpenAI client. Prints its base URL (http://HOST:PORT/v1) once it accepts\n"
+        "connections; Ctrl-C (or SIGTERM) stops it and cancels the runs in progress.\n"
+        "Upstream credentials come from this environment only. Without a key it\n"
+        "answers only this machine; REPLICATE_QWEN_SERVER_API_KEY sets one.",
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)")
+    serve.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="key clients must send as 'Authorization: Bearer KEY' (default: REPLICATE_QWEN_SERVER_API_KEY, "
+        "which keeps it out of the process list)",
+    )
+    serve.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=32,
+        help="requests answered at once; each stream holds one (default 32)",
+    )
+    serve.add_argument(
+        "--no-auth", action="store_true", help="allow a host beyond loopback without an API key: anyone can use it"
+    )
+    serve.set_defaults(handler=_serve)
     return parser
 
 
@@ -586,8 +829,7 @@ def main(argv: Optional[List[str]] = None, out: Optional[TextIO] = None) -> int:
         sys.stderr.write("interrupted\n")
         return EXIT_INTERRUPTED
     except SDKError as exc:
-        sys.stderr.write(f"error: {error_message(exc)}\n")
-        return exit_code_for(exc)
+        return _report(exc)
     except OSError as exc:  # files of the batch command
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE

@@ -10,7 +10,9 @@ from .background import DEFAULT_BUFFER_CHUNKS, BackgroundStream
 from .concurrency import DEFAULT_MAX_WORKERS, cancel_on_stop, run_all
 from .errors import InvalidArgumentError, ModelNotFoundError
 from .messages import Messages
-from .providers.base import Provider, check_model_name
+from .progress import ProgressOption, counting, progress_bar
+from .openai_shape import Chat
+from .providers.base import Provider, check_headers, check_model_name
 from .providers.gradio import GradioSpace, Qwen_Qwen_2_72B
 from .providers.replicate import Replicate
 from .retry import DEFAULT_MAX_RETRIES
@@ -30,6 +32,8 @@ class RoutableModel(NamedTuple):
     provider: str
     #: The model the name stands for, when it is an alias.
     alias_of: Optional[str] = None
+    #: What the provider says of the model (models listed by the server).
+    description: str = ""
 
 
 class Client:
@@ -52,8 +56,12 @@ class Client:
     :param providers: provider instances, tried in order when routing.
     :param replicate_api_key: else ``REPLICATE_API_TOKEN``.
     :param replicate_base_url: else ``REPLICATE_BASE_URL``, else the public API.
-    :param qwen_url: where the Qwen preset points (a mirror, a local copy).
+    :param qwen_url: where the Qwen preset points (a mirror, a local copy);
+        else ``QWEN_SPACE_URL``, else the Space.
     :param hf_token: else ``HF_TOKEN``.
+    :param replicate_headers: more headers for every Replicate request (a
+        gateway's key); see :class:`Replicate`.
+    :param qwen_headers: more headers for every request to the Qwen app.
     """
 
     def __init__(
@@ -64,6 +72,8 @@ class Client:
         replicate_base_url: Optional[str] = None,
         qwen_url: Optional[str] = None,
         hf_token: Optional[str] = None,
+        replicate_headers: Optional[Mapping[str, str]] = None,
+        qwen_headers: Optional[Mapping[str, str]] = None,
         timeout: TimeoutLike = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         proxy: Optional[str] = None,
@@ -77,8 +87,11 @@ class Client:
             proxy=proxy,
             pool_size=pool_size,
         )
-        self._replicate_settings: Dict[str, Any] = dict(api_key=replicate_api_key, base_url=replicate_base_url)
-        self._qwen_settings: Dict[str, Any] = dict(url=qwen_url, hf_token=hf_token)
+        # Headers are checked (and copied) now, not at the first call.
+        self._replicate_settings: Dict[str, Any] = dict(
+            api_key=replicate_api_key, base_url=replicate_base_url, headers=check_headers(replicate_headers)
+        )
+        self._qwen_settings: Dict[str, Any] = dict(url=qwen_url, hf_token=hf_token, headers=check_headers(qwen_headers))
         if providers is not None:
             given = list(providers)
             if not given or not all(isinstance(p, Provider) for p in given):
@@ -103,8 +116,11 @@ class Client:
                 providers = self._providers
         return providers
 
-    def provider_for(self, model: Optional[str], provider: Optional[ProviderLike] = None) -> Provider:
-        """The provider a call with ``model`` (and ``provider=``) goes to.
+    def provider_for(
+        self, model: Optional[str], provider: Optional[ProviderLike] = None, *, deployment: Optional[str] = None
+    ) -> Provider:
+        """The provider a call with ``model`` (and ``provider=``) goes to; a
+        call with ``deployment=`` (a Replicate deployment) goes to Replicate.
 
         :raises ModelNotFoundError: listing what is available.
         """
@@ -112,6 +128,13 @@ class Client:
         if isinstance(provider, Provider):
             return provider
         providers = self.providers
+        if provider is None and deployment is not None:
+            for candidate in providers:
+                if isinstance(candidate, Replicate):
+                    return candidate
+            raise ModelNotFoundError(
+                "deployment= names a Replicate deployment, and this client has no Replicate provider."
+            )
         if provider is not None:
             wanted = _normalize(provider)
             for candidate in providers:
@@ -132,13 +155,21 @@ class Client:
                 continue
             return candidate
         available = ", ".join(sorted({m.name for m in self.models()}))
+        replicate = any(isinstance(p, Replicate) for p in providers)
         raise ModelNotFoundError(
             f"Model not found: no provider of this client serves {model!r}. Available: {available}"
-            + (" (and any Replicate 'owner/name')." if any(isinstance(p, Replicate) for p in providers) else ".")
+            + (" (and any Replicate 'owner/name' or 'deployments/owner/name')." if replicate else ".")
         )
 
-    def models(self) -> List[RoutableModel]:
-        """Every model name and alias this client routes, with its provider."""
+    def models(self, *, remote: bool = False) -> List[RoutableModel]:
+        """Every model name and alias this client routes, with its provider.
+
+        :param remote: also the models Replicate lists in its
+            ``language-models`` collection (see :meth:`Replicate.list_models`;
+            one request per Replicate provider). Without it, the list is the
+            providers' own, and no request is made.
+        :raises SDKError: (``remote`` only) when Replicate cannot be read.
+        """
         listed: Dict[str, RoutableModel] = {}
         for provider in self.providers:
             label = type(provider).__name__
@@ -147,9 +178,24 @@ class Client:
                     listed[name] = RoutableModel(name, label)
             for alias, target in provider.model_aliases.items():
                 listed.setdefault(alias, RoutableModel(alias, label, target))
+        if remote:
+            for provider in self.providers:
+                if isinstance(provider, Replicate):
+                    for info in provider.list_models():
+                        entry = listed.get(info.name)
+                        if entry is None or entry.provider == type(provider).__name__:
+                            listed[info.name] = RoutableModel(
+                                info.name, type(provider).__name__, description=info.description
+                            )
         return list(listed.values())
 
     # -- calls -------------------------------------------------------------------------
+
+    @property
+    def chat(self) -> Chat:
+        """The OpenAI call shape: ``client.chat.completions.create(model=...,
+        messages=[...], stream=...)`` (see :mod:`replicate_qwen_sdk.openai_shape`)."""
+        return Chat(self)
 
     def stream(
         self,
@@ -171,7 +217,7 @@ class Client:
         :param params: the provider's parameters (``max_tokens``,
             ``temperature``, ``system_prompt``...).
         """
-        target = self.provider_for(model, provider)
+        target = self.provider_for(model, provider, deployment=params.get("deployment"))
         if background:
             return BackgroundStream(lambda: target.stream(model, messages, **params), buffer=buffer)
         return target.stream(model, messages, **params)
@@ -180,7 +226,9 @@ class Client:
         self, model: Optional[str], messages: Messages, *, provider: Optional[ProviderLike] = None, **params: Any
     ) -> str:
         """The whole answer of ``model`` to ``messages``."""
-        return self.provider_for(model, provider).complete(model, messages, **params)
+        return self.provider_for(model, provider, deployment=params.get("deployment")).complete(
+            model, messages, **params
+        )
 
     def batch(
         self,
@@ -190,6 +238,7 @@ class Client:
         executor: Optional[concurrent.futures.Executor] = None,
         return_exceptions: bool = True,
         on_result: Optional[Callable[[int, Any], None]] = None,
+        progress: ProgressOption = False,
     ) -> List[Any]:
         """Run many completions concurrently.
 
@@ -203,7 +252,12 @@ class Client:
             the results (default); when false the first failure is raised.
         :param on_result: ``on_result(index, text_or_exception)`` as each job
             finishes, in the calling thread.
+        :param progress: show a ``tqdm.auto`` progress bar (a widget in
+            Jupyter, text on stderr in a terminal) counting jobs and
+            failures; a dict gives tqdm options (``{"desc": "questions"}``).
         :returns: texts (or exceptions), in the order of ``jobs``.
+        :raises InvalidArgumentError: ``progress`` is asked for and tqdm is
+            not installed (before any job starts).
         :raises KeyboardInterrupt: on Ctrl-C (or what ``on_result`` raised),
             within about two seconds: the jobs not started never start, the
             running ones are canceled on the server (on a process pool they
@@ -212,17 +266,22 @@ class Client:
         """
         if isinstance(jobs, (str, bytes)) or not isinstance(jobs, Sequence):
             raise InvalidArgumentError("jobs must be a list of {'model': ..., 'messages': ...} dicts.")
-        if executor is None:
-            for provider in self.providers:
-                provider._transport.ensure_pool_size(max_workers)
-        return run_all(
-            _complete_job,
-            [(self, job) for job in jobs],
-            max_workers=max_workers,
-            executor=executor,
-            return_exceptions=return_exceptions,
-            on_result=on_result,
-        )
+        bar = progress_bar(len(jobs), progress)
+        try:
+            if executor is None:
+                for provider in self.providers:
+                    provider._transport.ensure_pool_size(max_workers)
+            return run_all(
+                _complete_job,
+                [(self, job) for job in jobs],
+                max_workers=max_workers,
+                executor=executor,
+                return_exceptions=return_exceptions,
+                on_result=on_result if bar is None else counting(bar, on_result),
+            )
+        finally:
+            if bar is not None:
+                bar.close()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -269,7 +328,8 @@ def _complete_job(client: Client, job: Mapping[str, Any]) -> str:
         messages = params.pop("prompt")
     else:
         raise InvalidArgumentError("A job needs 'messages' (or 'prompt').")
-    stream = client.provider_for(model, params.pop("provider", None)).stream(model, messages, **params)
+    target = client.provider_for(model, params.pop("provider", None), deployment=params.get("deployment"))
+    stream = target.stream(model, messages, **params)
     with stream, cancel_on_stop(stream.cancel):  # a stopping batch cancels the run
         return stream.read()
 

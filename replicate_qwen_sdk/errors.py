@@ -45,6 +45,7 @@ __all__ = [
     "QueueFullError",
     "RateLimitError",
     "ResponseError",
+    "ResponseTooLargeError",
     "SDKError",
     "ServerError",
     "error_for_status",
@@ -165,6 +166,11 @@ class QueueFullError(ServerError):
     """A Gradio app's queue is full (HTTP 503 on joining), even after retries."""
 
 
+class ResponseTooLargeError(ResponseError):
+    """An event of a stream, or a response body, passed its size limit
+    (``max_event_size`` / ``max_body_size``); what arrived beyond it was not kept."""
+
+
 class PredictionError(ResponseError):
     """The model run itself failed, was canceled by someone else, or was aborted.
 
@@ -197,11 +203,16 @@ _ADVICE = {
 _SERVER_ADVICE = "The server failed; try again later."
 
 
-def detail_from_body(body: bytes | str | None, limit: int = 500) -> str:
+def detail_from_body(
+    body: bytes | str | None, limit: int = 500, redact: Callable[[str], str] = lambda text: text
+) -> str:
     """Extract the server's explanation from an error body.
 
     Understands RFC 7807 problem JSON (``detail``/``title``), ``{"error": ...}``
     and ``{"message": ...}`` shapes; any other body is returned as trimmed text.
+
+    :param redact: masks secrets in the text, before it is cut to ``limit``
+        (a cut through a secret would leave its start unmasked).
     """
     if not body:
         return ""
@@ -209,9 +220,10 @@ def detail_from_body(body: bytes | str | None, limit: int = 500) -> str:
     text = text.strip()
     try:
         parsed = json.loads(text)
-    except ValueError:
-        return _shorten(text, limit)
-    return _shorten(_detail_from_json(parsed) or text, limit)
+        detail = _detail_from_json(parsed)
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the reader goes
+        return _shorten(redact(text), limit)
+    return _shorten(redact(detail or text), limit)
 
 
 def _detail_from_json(parsed: Any) -> str:
@@ -276,10 +288,19 @@ def error_for_status(
     return ResponseError(f"{head} {advice}".rstrip(), **fields)
 
 
-def error_from_event_data(data: str, *, action: str, prediction_id: Optional[str] = None) -> ResponseError:
-    """Build the exception for an ``error`` event received inside a stream."""
+def error_from_event_data(
+    data: str,
+    *,
+    action: str,
+    prediction_id: Optional[str] = None,
+    redact: Callable[[str], str] = lambda text: text,
+) -> ResponseError:
+    """Build the exception for an ``error`` event received inside a stream.
+
+    :param redact: masks secrets in the server's text before it is kept.
+    """
     return error_for_status(
-        None, detail_from_body(data) or "no detail given", action=action, prediction_id=prediction_id
+        None, detail_from_body(data, redact=redact) or "no detail given", action=action, prediction_id=prediction_id
     )
 
 
@@ -302,7 +323,7 @@ def error_from_response(
         body = b""
     return error_for_status(
         response.status_code,
-        redact(detail_from_body(body)),
+        detail_from_body(body, redact=redact),
         action=action,
         retry_after=parse_retry_after(response.headers.get("Retry-After")),
         model=model,

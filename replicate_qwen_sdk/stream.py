@@ -7,11 +7,11 @@ import contextlib
 import logging
 import threading
 import time
-from typing import Callable, Iterator, List, NamedTuple, NoReturn, Optional, Tuple
+from typing import Any, Callable, Iterator, List, NamedTuple, NoReturn, Optional, Tuple
 
 from .errors import APIConnectionError, APITimeoutError, SDKError
 
-__all__ = ["CANCEL_WAIT", "StreamMetrics", "StreamSource", "TextStream", "cancel_on_interrupt"]
+__all__ = ["CANCEL_WAIT", "RunUsage", "StreamMetrics", "StreamSource", "TextStream", "cancel_on_interrupt"]
 
 logger = logging.getLogger("replicate_qwen_sdk")
 
@@ -49,17 +49,72 @@ class StreamSource(abc.ABC):
     def cancel(self) -> None:
         """Ask the server to stop the run."""
 
+    def usage(self) -> Optional["RunUsage"]:
+        """What the server reported the finished run used, or ``None`` when
+        it reports nothing (the default). Called only once the chunks have
+        ended; may make one request."""
+        return None
+
 
 class StreamMetrics(NamedTuple):
     """Timings and sizes of one stream, filled in as it is read.
 
     Times are in seconds, measured from the moment the call was made.
+    ``print(metrics)`` (and a notebook cell) shows them rounded, in words
+    (``first chunk after 312 ms, 2.41 s in all, 57 chunks, 240 characters``);
+    the ``repr`` rounds them to the millisecond.
     """
 
     time_to_first_chunk: Optional[float] = None
     duration: Optional[float] = None
     chunks: int = 0
     characters: int = 0
+
+    def __str__(self) -> str:
+        first = self.time_to_first_chunk
+        duration = self.duration
+        return ", ".join(
+            (
+                "no chunk yet" if first is None else f"first chunk after {format_seconds(first)}",
+                "still running" if duration is None else f"{format_seconds(duration)} in all",
+                f"{self.chunks} chunk{'' if self.chunks == 1 else 's'}",
+                f"{self.characters} character{'' if self.characters == 1 else 's'}",
+            )
+        )
+
+    def __repr__(self) -> str:
+        first, duration = self.time_to_first_chunk, self.duration
+        return (
+            f"StreamMetrics(time_to_first_chunk={None if first is None else round(first, 3)!r}, "
+            f"duration={None if duration is None else round(duration, 3)!r}, "
+            f"chunks={self.chunks}, characters={self.characters})"
+        )
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """What IPython and Jupyter show for metrics on a cell's last line: the words."""
+        printer.text(str(self))
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration for people: ``312 ms``, ``2.41 s``, ``3 min 05 s``."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+class RunUsage(NamedTuple):
+    """What a finished run used, as the server reported it (Replicate's
+    ``metrics``); a figure the server did not report is ``None``."""
+
+    #: Tokens of the prompt (Replicate's ``input_token_count``).
+    input_tokens: Optional[int] = None
+    #: Tokens generated (``output_token_count``).
+    output_tokens: Optional[int] = None
+    #: Seconds the model ran (``predict_time``).
+    predict_time: Optional[float] = None
 
 
 class TextStream(Iterator[str]):
@@ -148,6 +203,22 @@ class TextStream(Iterator[str]):
         """Standard parameters (``max_tokens``, ``temperature``, ...) that the
         server has no input for and that were left out of the call."""
         return self._source.ignored_parameters
+
+    def usage(self) -> Optional[RunUsage]:
+        """Token counts and run time the server reported for the finished
+        run, or ``None``: while the stream is still open, and for servers
+        that report none (Gradio apps). Figures are never estimated.
+
+        On Replicate this reads the prediction's ``metrics`` once it is
+        terminal: one ``GET`` at most, made on the first call (none when the
+        SDK already holds the finished prediction), the answer kept for later
+        calls.
+
+        :raises SDKError: when that request fails.
+        """
+        if not self._finished:
+            return None
+        return self._source.usage()
 
     @property
     def finished(self) -> bool:
@@ -289,9 +360,36 @@ class TextStream(Iterator[str]):
         if not self._closed:
             self._cancel_quietly()
 
+    def _state(self) -> str:
+        """One word for where the stream is: ``streaming``, ``complete``,
+        ``cancelled``, ``closed`` (the run left going) or ``failed``."""
+        if not self._finished:
+            return "streaming"
+        if self._completed:
+            return "complete"
+        if self._cancelled:
+            return "cancelled"
+        return "closed" if self._closed else "failed"
+
     def __repr__(self) -> str:
-        state = "finished" if self._finished else "open"
-        return f"<TextStream id={self.id!r} {state} chunks={len(self._parts)}>"
+        return describe_stream(type(self).__name__, self.id, self._state(), self.metrics, self.text)
+
+
+#: Characters of the answer a stream's ``repr`` shows.
+REPR_TEXT = 32
+
+
+def describe_stream(kind: str, run_id: Optional[str], state: str, metrics: StreamMetrics, text: str) -> str:
+    """A stream's ``repr``: short, with the run id, the state, the metrics
+    and the first characters of the answer (never all of it)::
+
+        <TextStream id='x1y2' complete: first chunk after 312 ms, 2.41 s in all,
+         57 chunks, 240 characters; text 'Once upon a time, a small SDK st'…>
+    """
+    preview = ""
+    if text:
+        preview = f"; text {text[:REPR_TEXT]!r}{'…' if len(text) > REPR_TEXT else ''}"
+    return f"<{kind} id={run_id!r} {state}: {metrics}{preview}>"
 
 
 @contextlib.contextmanager

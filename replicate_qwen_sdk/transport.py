@@ -22,22 +22,28 @@ from urllib.request import getproxies_environment, proxy_bypass_environment  # t
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ProtocolError, ReadTimeoutError
 
 from .__version__ import __version__
+from .decoding import ACCEPT_ENCODING, CorruptEncodingError, UnsupportedEncodingError, decoded
 from .errors import (
     APIConnectionError,
     APITimeoutError,
     InvalidArgumentError,
     ResponseError,
+    ResponseTooLargeError,
     SDKError,
     detail_from_body,
     error_from_response,
 )
+from .redaction import shown_url, url_secrets
 from .retry import MAX_RETRY_AFTER, READ, RetryPolicy, backoff_delay, parse_retry_after
 from .timeouts import Deadline, Timeout
+from .watchdog import Watch, watch_socket
 
-__all__ = ["DEFAULT_POOL_SIZE", "READ_CHUNK_SIZE", "Transport"]
+__all__ = ["DEFAULT_MAX_BODY_SIZE", "DEFAULT_POOL_SIZE", "READ_CHUNK_SIZE", "Transport"]
 
 logger = logging.getLogger("replicate_qwen_sdk")
 
@@ -46,6 +52,13 @@ DEFAULT_POOL_SIZE = 32
 #: Upper bound of one read from a stream. A read returns as soon as *any*
 #: bytes are there, so this caps memory, not latency.
 READ_CHUNK_SIZE = 65536
+
+#: Bytes a response that is not a stream may take, decoded (a Space's
+#: ``/config``, a prediction with a long output): 32 MiB.
+DEFAULT_MAX_BODY_SIZE = 32 * 1024 * 1024
+
+#: Of an error response's body, only the start is needed for its message.
+_ERROR_BODY_LIMIT = 1024 * 1024
 
 USER_AGENT = f"replicate_qwen_sdk/{__version__} python-requests/{requests.__version__}"
 
@@ -62,6 +75,8 @@ class Transport:
         ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` environment variables.
     :param pool_size: connections kept per host.
     :param secrets: strings that must never appear in an exception message.
+    :param max_body_size: the most bytes (decoded) a response that is not a
+        stream may take; a larger one raises :class:`ResponseTooLargeError`.
     """
 
     def __init__(
@@ -72,6 +87,7 @@ class Transport:
         proxy: Optional[str] = None,
         pool_size: int = DEFAULT_POOL_SIZE,
         secrets: tuple = (),
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise InvalidArgumentError(
@@ -86,6 +102,7 @@ class Transport:
             )
         self.timeout = timeout
         self.max_retries = max_retries
+        self.max_body_size = max_body_size
         self.pool_size = pool_size
         self._proxies = {"http": proxy, "https": proxy} if proxy else None
         # The environment is read once, here: requests would re-read all of
@@ -94,10 +111,12 @@ class Transport:
         self._environment_proxies = {} if proxy else _environment_proxies()
         self._verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         proxy_urls = [proxy] if proxy else list(self._environment_proxies.values())
-        secrets = (*secrets, *(urlsplit(url).password for url in proxy_urls))
+        secrets = (*secrets, *(secret for url in proxy_urls for secret in url_secrets(url)))
         # Each secret also as Python quotes it (escaped), the form some
-        # library errors use.
-        self._secrets = tuple({form: None for secret in secrets if secret for form in (secret, repr(secret)[1:-1])})
+        # library errors use. Longest first: masking a short secret inside
+        # a longer one first would leave the rest of the longer one shown.
+        forms = {form: None for secret in secrets if secret for form in (secret, repr(secret)[1:-1])}
+        self._secrets = tuple(sorted(forms, key=len, reverse=True))
         self._session: Optional[requests.Session] = None
         self._lock = threading.Lock()
         #: Replaced in tests to observe backoff without waiting.
@@ -117,10 +136,12 @@ class Transport:
 
     def _new_session(self) -> requests.Session:
         session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self.pool_size, max_retries=0)
+        adapter = _DeadlineAdapter(pool_connections=4, pool_maxsize=self.pool_size, max_retries=0)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         session.headers["User-Agent"] = USER_AGENT
+        # Only what decoding.decoded() can inflate a bounded piece at a time.
+        session.headers["Accept-Encoding"] = ACCEPT_ENCODING
         session.trust_env = False  # the environment was read once, in __init__
         session.verify = self._verify
         return session
@@ -134,7 +155,7 @@ class Transport:
                 return
             self.pool_size = size
             if self._session is not None:
-                adapter = HTTPAdapter(pool_connections=4, pool_maxsize=size, max_retries=0)
+                adapter = _DeadlineAdapter(pool_connections=4, pool_maxsize=size, max_retries=0)
                 self._session.mount("https://", adapter)
                 self._session.mount("http://", adapter)
 
@@ -171,11 +192,15 @@ class Transport:
         headers: Optional[Mapping[str, str]] = None,
         stream: bool = False,
         model: Optional[str] = None,
+        files: Any = None,
     ) -> requests.Response:
         """Send a request, retrying as ``policy`` allows; return a 2xx/3xx response.
 
         :param action: what this request does, for messages
             (``"creating a prediction"``).
+        :param files: a ``multipart/form-data`` body, as ``requests`` takes
+            it (``{"field": (filename, bytes, content_type)}``); bytes, not
+            open files, so that a retry sends the same body again.
         :param stream: leave the body unread, to be consumed with
             :meth:`iter_bytes`.
         :param model: named in a 404's message.
@@ -188,8 +213,16 @@ class Transport:
                 raise self._deadline_error(action, deadline)
             retry_after: Optional[float] = None
             try:
-                response = self._send(method, url, json, headers, deadline, stream)
+                response = self._send(method, url, json, headers, deadline, stream, action, files)
             except requests.RequestException as exc:
+                if deadline.expired():
+                    if _is_connect_failure(exc):
+                        raise self._deadline_error(action, deadline) from None
+                    raise APITimeoutError(
+                        f"No whole answer within the overall deadline of {deadline.seconds:g} s while {action} "
+                        "(the request was sent; the server was still answering). "
+                        "Raise timeout=Timeout(total=...) or leave it unset."
+                    ) from None
                 error = self._translate(exc, action, url)
                 # A read timeout (a ReadTimeout is not a ConnectionError) is
                 # never retried: the caller's limit on waiting has been spent.
@@ -199,6 +232,11 @@ class Transport:
             else:
                 if response.status_code < 400:
                     return response
+                if stream:
+                    try:
+                        self._read_body(response, action=action, deadline=deadline, watch=None, limit=_ERROR_BODY_LIMIT)
+                    except (requests.RequestException, SDKError):
+                        response._content = b""  # the status alone tells what failed
                 error = self.response_error(response, action=action, model=model)
                 response.close()
                 retryable = response.status_code in policy.statuses
@@ -223,7 +261,9 @@ class Transport:
             )
             self.sleep(delay)
 
-    def _send(self, method, url, json, headers, deadline: Deadline, stream: bool) -> requests.Response:
+    def _send(
+        self, method, url, json, headers, deadline: Deadline, stream: bool, action: str, files: Any = None
+    ) -> requests.Response:
         timeout = (deadline.clamp(self.timeout.connect), deadline.clamp(self.timeout.read))
         started = time.monotonic()
         session = self.session
@@ -237,15 +277,43 @@ class Transport:
             url=url,
             headers={**session.headers, **headers} if headers else session.headers,
             json=json,
+            files=files,
             cookies=session.cookies,
         )
-        response = session.send(
-            prepared,
-            timeout=timeout,
-            stream=stream,
-            proxies=self._proxies or self._proxies_for(url),
-            allow_redirects=method == "GET",
-        )
+        # With an overall deadline, the connection that reads the answer is
+        # watched from its status line on (see _WatchedConnection).
+        watched = deadline.seconds is not None
+        if watched:
+            _deadline_of_this_thread.deadline = deadline
+        try:
+            # The body is always read here, not by requests: within the size
+            # limit and the deadline, and inflated a bounded piece at a time.
+            response = session.send(
+                prepared,
+                timeout=timeout,
+                stream=True,
+                proxies=self._proxies or self._proxies_for(url),
+                allow_redirects=method == "GET",
+            )
+        finally:
+            watch = _deadline_of_this_thread.__dict__.pop("watch", None) if watched else None
+            if watched:
+                _deadline_of_this_thread.deadline = None
+        try:
+            if watch is not None and watch.fired:
+                response.close()
+                raise requests.exceptions.ConnectionError("the overall deadline passed")
+            if not stream:
+                self._read_body(
+                    response,
+                    action=action,
+                    deadline=deadline,
+                    watch=watch,
+                    limit=self.max_body_size,
+                )
+        finally:
+            if watch is not None:
+                watch.stop()
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s %s -> %d in %.3f s",
@@ -255,6 +323,55 @@ class Transport:
                 time.monotonic() - started,
             )
         return response
+
+    def _read_body(
+        self,
+        response: requests.Response,
+        *,
+        action: str,
+        deadline: Deadline,
+        watch: Optional[Watch],
+        limit: int,
+    ) -> None:
+        """Read the whole body into ``response.content`` (decoded, at most
+        ``limit`` bytes) and give the connection back to the pool.
+
+        Failures surface as ``requests`` exceptions, so that
+        :meth:`request` retries and translates them like any other.
+        """
+        raw = response.raw
+        pieces: List[bytes] = []
+        size = 0
+        try:
+            for piece in decoded(_raw_chunks(raw), response.headers.get("Content-Encoding"), READ_CHUNK_SIZE):
+                size += len(piece)
+                if size > limit:
+                    response.close()
+                    raise ResponseTooLargeError(
+                        f"The answer was larger than {limit:,} bytes while {action}; it was not kept. "
+                        "Check the base URL; raise max_body_size if the answer is really that large.",
+                        status_code=response.status_code,
+                    )
+                pieces.append(piece)
+        except UnsupportedEncodingError as exc:
+            response.close()
+            raise ResponseError(
+                f"The server sent its answer in an encoding the SDK did not ask for ({exc}) while {action}.",
+                status_code=response.status_code,
+            ) from None
+        except CorruptEncodingError as exc:
+            response.close()
+            raise requests.exceptions.ChunkedEncodingError(f"corrupt compressed body: {exc}") from None
+        except (ProtocolError, OSError) as exc:
+            response.close()
+            raise requests.exceptions.ConnectionError(exc) from None
+        if (watch is not None and watch.fired) or deadline.expired():
+            response.close()
+            raise requests.exceptions.ConnectionError("the overall deadline passed")
+        # What requests' own read would leave behind.
+        response._content = b"".join(pieces)
+        response._content_consumed = True
+        raw.release_conn()
 
     def open_event_stream(
         self, url: str, *, action: str, headers: Mapping[str, str], deadline: Optional[Deadline] = None
@@ -283,7 +400,7 @@ class Transport:
         """The JSON body of a successful response, or a typed error."""
         try:
             return response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the JSON reader goes
             raise ResponseError(
                 f"The server sent a response that is not JSON while {action} "
                 f"(HTTP {response.status_code}, {response.headers.get('Content-Type', 'no content type')}). "
@@ -318,15 +435,23 @@ class Transport:
         """
         raw = response.raw
         sock = None
+        watch: Optional[Watch] = None
         if deadline is not None and deadline.seconds is not None:
             sock = _socket_of(raw)
+            left = deadline.remaining()
+            if sock is not None and left is not None:
+                watch = watch_socket(sock, left)
         try:
-            for chunk in _raw_chunks(raw):
+            for chunk in decoded(_raw_chunks(raw), response.headers.get("Content-Encoding"), READ_CHUNK_SIZE):
                 yield chunk
                 if sock is not None and deadline is not None:
                     if deadline.expired():
                         raise self._deadline_error(action, deadline)
                     sock.settimeout(deadline.clamp(self.timeout.read))
+            if watch is not None:
+                watch.stop()
+                if watch.fired:  # the end of the body was the watchdog's doing
+                    raise self._deadline_error(action, deadline)  # type: ignore[arg-type]
             # The body ended cleanly: the connection can serve the next
             # request (closing the response would otherwise drop it).
             raw.release_conn()
@@ -338,13 +463,23 @@ class Transport:
                 f"({_host(response.url)}). The server went silent; raise the read timeout "
                 "(timeout=Timeout(read=...)) if the model is slow to start."
             ) from None
-        except (ProtocolError, OSError, ValueError, AttributeError) as exc:
+        except UnsupportedEncodingError as exc:
+            raise ResponseError(
+                f"The server sent the stream in an encoding the SDK did not ask for ({exc}) while {action}.",
+                status_code=response.status_code,
+            ) from None
+        except (ProtocolError, OSError, ValueError, AttributeError, CorruptEncodingError) as exc:
             # ValueError/AttributeError: the response was closed under us
             # (interrupt() from another thread).
+            if deadline is not None and deadline.expired():
+                raise self._deadline_error(action, deadline) from None
+            reason = f"corrupt compressed data ({exc})" if isinstance(exc, CorruptEncodingError) else _short_reason(exc)
             raise APIConnectionError(
-                f"The connection to {_host(response.url)} broke while {action}: {self.redact(_short_reason(exc))}."
+                f"The connection to {_host(response.url)} broke while {action}: {self.redact(reason)}."
             ) from None
         finally:
+            if watch is not None:
+                watch.stop()
             response.close()
 
     @staticmethod
@@ -424,23 +559,78 @@ def _is_connect_failure(exc: BaseException) -> bool:
 
 
 def _raw_chunks(raw) -> Iterator[bytes]:
-    """The body of a urllib3 response, piece by piece, without waiting to
+    """The body of a urllib3 response as it came (not decoded), piece by
+    piece, each at most :data:`READ_CHUNK_SIZE` bytes, without waiting to
     fill a buffer (``requests``' ``iter_content(None)`` would read a body
     that is not chunked to the end before yielding anything)."""
     if raw.chunked and raw.supports_chunked_reads():
         # Cheapest path: urllib3 parses the chunk framing in one generator.
-        yield from raw.read_chunked(None, decode_content=True)
+        yield from raw.read_chunked(READ_CHUNK_SIZE, decode_content=False)
         return
     read1 = getattr(raw, "read1", None)
     if read1 is None:  # urllib3 1.26: http.client's response has read1
         read1 = raw._fp.read1
     else:
-        read1 = functools.partial(read1, decode_content=True)
+        read1 = functools.partial(read1, decode_content=False)
     while True:
         chunk = read1(READ_CHUNK_SIZE)
         if not chunk:
             return
         yield chunk
+
+
+class _ThreadDeadline(threading.local):
+    #: The deadline of the request this thread is sending, if it has one.
+    deadline: Optional[Deadline] = None
+
+
+_deadline_of_this_thread = _ThreadDeadline()
+
+
+def _watched(connection_class):
+    """``connection_class``, with its wait for an answer watched by the
+    deadline of the request the thread is sending (if any): a server that
+    trickles its status line, headers or body a byte at a time cannot keep
+    the call alive past the deadline. The :class:`Watch` is left on the
+    thread for :meth:`Transport._send`, which stops it once the body is read.
+    """
+
+    class WatchedConnection(connection_class):
+        def getresponse(self, *args, **kwargs):
+            deadline = _deadline_of_this_thread.deadline
+            sock = getattr(self, "sock", None)
+            if deadline is not None and sock is not None:
+                left = deadline.remaining()
+                if left is not None:
+                    _deadline_of_this_thread.watch = watch_socket(sock, left)
+            return super().getresponse(*args, **kwargs)
+
+    WatchedConnection.__name__ = WatchedConnection.__qualname__ = f"Watched{connection_class.__name__}"
+    return WatchedConnection
+
+
+class _WatchedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _watched(HTTPConnection)
+
+
+class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _watched(HTTPSConnection)
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPConnectionPool, "https": _WatchedHTTPSConnectionPool}
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """An adapter whose connections honour the overall deadline (see :func:`_watched`)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
 
 
 def _socket_of(raw) -> Optional[socket.socket]:
@@ -459,15 +649,17 @@ def _short_reason(exc: BaseException) -> str:
 
 def _host(url: Optional[str]) -> str:
     """``host[:port]`` of a URL, without any userinfo."""
-    parts = urlsplit(url or "")
-    host = parts.hostname or "the server"
-    return f"{host}:{parts.port}" if parts.port else host
+    try:
+        parts = urlsplit(url or "")
+        host, port = parts.hostname or "the server", parts.port
+    except ValueError:  # a port that is not a number, a broken IPv6 address
+        return "the server"
+    return f"{host}:{port}" if port else host
 
 
 def _safe_url(url: str) -> str:
     """The URL without its query string or userinfo (either may hold a secret)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{_host(url)}{parts.path}"
+    return shown_url(url)
 
 
 def _environment_proxies() -> Dict[str, str]:

@@ -16,7 +16,7 @@ def _no_proxy_from_the_environment(monkeypatch):
     reroute them. Tests of proxy support set these themselves."""
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
-    for name in ("REPLICATE_API_TOKEN", "REPLICATE_BASE_URL"):
+    for name in ("REPLICATE_API_TOKEN", "REPLICATE_BASE_URL", "QWEN_SPACE_URL", "REPLICATE_QWEN_SERVER_API_KEY"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -45,7 +45,8 @@ def sdk_log(caplog):
 @pytest.fixture(scope="session")
 def gradio_apps():
     """Real Gradio apps (tests/gradio_apps) on 127.0.0.1, started once per
-    test session in their own process: ``{"qwen": url, "chat": url, "busy": url}``."""
+    test session in their own process: ``{"qwen": url, "chat": url, "busy": url,
+    "vision": url}``."""
     pytest.importorskip("gradio", reason="gradio needs Python 3.10+; the Gradio 4 replays still run")
     from gradio_apps.launch import running_apps
 

@@ -215,7 +215,7 @@ def test_a_background_streams_text_and_metrics_grow_while_nobody_iterates(client
     stream = client.stream("acme/paused", "go", background=True)
     assert wait_for(lambda: stream.text == "Once upon"), f"the text stayed {stream.text!r}"
     assert (stream.metrics.chunks, stream.metrics.characters) == (2, 9)
-    assert not stream.finished and "chunks=2" in repr(stream)
+    assert not stream.finished and "streaming: first chunk after" in repr(stream) and "2 chunks" in repr(stream)
     stream.cancel()
     assert list(stream) == ["Once", " upon"]  # the consumer still gets every chunk, once
     assert stream.text == "Once upon"

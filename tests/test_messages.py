@@ -25,7 +25,7 @@ def test_content_as_text_parts_is_joined():
         ([{"role": "wizard", "content": "x"}], "wizard"),
         ([{"role": "user"}], "no 'content'"),
         ([{"role": "user", "content": None}], "must be a string"),
-        ([{"role": "user", "content": [{"type": "image_url", "image_url": "x"}]}], "not a text part"),
+        ([{"role": "user", "content": [{"type": "image_url", "image_url": "x"}]}], "['image_url'] must be {'url'"),
         (["just a string in a list"], "messages[0] must be a dict"),
         ([{"role": "user", "content": "ok"}, {"role": "user", "content": 5}], "messages[1]"),
     ],

@@ -15,7 +15,7 @@ from typing import List, Optional, Tuple
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from replicate_qwen_sdk.sse import EventStream
+from replicate_qwen_sdk.sse import EventStream, OutputBatch
 
 Parsed = Tuple[List[Tuple[str, str]], Optional[str], Optional[int]]
 
@@ -113,3 +113,47 @@ def test_events_match_the_whatwg_rules_however_the_stream_is_cut(raw, points):
 @given(streams())
 def test_one_byte_at_a_time_changes_nothing(raw):
     assert sdk_events([raw[i : i + 1] for i in range(len(raw))]) == sdk_events([raw])
+
+
+@st.composite
+def output_streams(draw) -> bytes:
+    """Mostly Replicate-shaped output events (``event: output``, an id, data
+    lines), with now and then an event of another shape among them."""
+    events = []
+    mixed = draw(st.booleans())
+    values = _VALUES if mixed else _VALUES.filter(lambda value: "\0" not in value)
+    ids = st.one_of(values, st.integers(0, 10**6).map(str))
+    for _ in range(draw(st.integers(0, 24))):
+        if mixed and draw(st.integers(0, 3)) == 0:
+            lines = [line for line, _ending in draw(st.lists(st.tuples(_LINES, _ENDINGS), max_size=4))]
+        else:
+            data = draw(st.lists(values, min_size=draw(st.sampled_from([0, 1, 1, 1, 2])) if mixed else 1, max_size=3))
+            lines = ["event: output", f"id: {draw(ids)}", *(f"data: {value}" for value in data)]
+        events.append("\n".join(lines) + "\n\n")
+    return "".join(events).encode("utf-8")
+
+
+def flattened_output_batches(chunks: List[bytes]):
+    stream = EventStream(iter(chunks))
+    events = []
+    for batch in stream.output_batches():
+        if isinstance(batch, OutputBatch):  # its data alone must be the events' data too
+            assert batch.datas == [data for _name, _id, data in batch]
+        events.extend(batch)
+    return events, stream.last_event_id
+
+
+def flattened_batches(chunks: List[bytes]):
+    stream = EventStream(iter(chunks))
+    return [event for batch in stream.batches() for event in batch], stream.last_event_id
+
+
+@settings(max_examples=400, deadline=None)
+@given(output_streams(), st.lists(st.integers(0, 10_000), max_size=6))
+def test_output_batches_give_the_events_batches_give_and_the_whatwg_rules_agree(raw, points):
+    chunks = cut(raw, points)
+    columns, last_id = flattened_output_batches(chunks)
+    assert (columns, last_id) == flattened_batches(chunks)
+    expected_events, expected_id, _retry = reference_events(raw)
+    assert [(name or "message", data) for name, _id, data in columns] == expected_events
+    assert last_id == expected_id

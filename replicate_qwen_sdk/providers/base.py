@@ -4,17 +4,43 @@ from __future__ import annotations
 
 import abc
 import functools
+import inspect
 import json
+import logging
 import os
-from typing import Any, ClassVar, Dict, List, Optional
+import re
+import threading
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Set, Tuple
 
 from ..errors import InvalidArgumentError, ModelNotFoundError
 from ..messages import Messages
+from ..redaction import shown_name, url_secrets, without_userinfo
 from ..stream import TextStream
 from ..timeouts import Timeout, TimeoutLike
 from ..transport import Transport
 
-__all__ = ["Provider", "check_json_value", "check_model_name", "class_or_instance_method"]
+__all__ = [
+    "Provider",
+    "check_headers",
+    "check_json_value",
+    "check_model_name",
+    "class_or_instance_method",
+    "header_secrets",
+]
+
+logger = logging.getLogger("replicate_qwen_sdk")
+
+#: Headers the SDK sets itself: a custom ``headers=`` mapping may not name
+#: them (``Authorization`` carries the provider's token; the others are set
+#: per request as the protocol needs).
+RESERVED_HEADERS = frozenset(
+    {"authorization", "accept", "content-type", "content-length", "host", "transfer-encoding", "last-event-id"}
+)
+#: Custom header values this long or longer are masked in error messages
+#: (they may be a gateway's key); shorter ones ("1", "yes") cannot be
+#: secrets, and masking them would garble every message.
+SECRET_MIN_LENGTH = 6
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
 def check_model_name(model: Any) -> None:
@@ -27,6 +53,77 @@ def check_model_name(model: Any) -> None:
             f"model must be a model name or alias (a string), or None for the default; got {type(model).__name__}.",
             argument="model",
         )
+
+
+def check_headers(headers: Any) -> Dict[str, str]:
+    """A copy of the custom ``headers`` a provider sends with every request.
+
+    Names must be HTTP header names, values strings a header can carry (no
+    line breaks), no name twice in different case, and none of the headers
+    the SDK sets itself (:data:`RESERVED_HEADERS`, ``Authorization`` above
+    all: the token goes there). Values are never shown in messages.
+
+    :raises InvalidArgumentError: naming the header at fault.
+    """
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise InvalidArgumentError(
+            f"headers must be a dict of header names to values, got {type(headers).__name__}.", argument="headers"
+        )
+    checked: Dict[str, str] = {}
+    seen: Dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            raise InvalidArgumentError(
+                f"headers: {name!r} is not an HTTP header name (letters, digits and - _ . ! # $ % & ' * + ^ ` | ~).",
+                argument="headers",
+            )
+        lowered = name.lower()
+        if lowered == "authorization":
+            raise InvalidArgumentError(
+                "headers may not set Authorization: the SDK sends the provider's token there (api_key= or "
+                "hf_token=, or their environment variables). A gateway's own key goes in a header of its own "
+                "(such as 'cf-aig-authorization').",
+                argument="headers",
+            )
+        if lowered in RESERVED_HEADERS:
+            raise InvalidArgumentError(
+                f"headers may not set {name}: the SDK sets it on each request as the protocol needs.",
+                argument="headers",
+            )
+        if lowered in seen:
+            raise InvalidArgumentError(
+                f"headers names {seen[lowered]!r} and {name!r}: header names ignore case, give it once.",
+                argument="headers",
+            )
+        if not isinstance(value, str):
+            raise InvalidArgumentError(
+                f"headers[{name!r}] must be a string, got {type(value).__name__}.", argument="headers"
+            )
+        if not value.isprintable() or not _is_latin1(value):
+            raise InvalidArgumentError(
+                f"headers[{name!r}] contains a line break, control character or a character HTTP headers "
+                "cannot carry (the value is not shown).",
+                argument="headers",
+            )
+        seen[lowered] = name
+        checked[name] = value
+    return checked
+
+
+def header_secrets(headers: Mapping[str, str]) -> Tuple[str, ...]:
+    """The custom header values to mask in error messages (see
+    :data:`SECRET_MIN_LENGTH`)."""
+    return tuple(value for value in headers.values() if len(value.strip()) >= SECRET_MIN_LENGTH)
+
+
+def _is_latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_json_value(name: str, value: Any, *, argument: str) -> None:
@@ -46,6 +143,30 @@ def check_json_value(name: str, value: Any, *, argument: str) -> None:
             "and lists and dicts with string keys.",
             argument=argument,
         ) from None
+
+
+def pop_extra_body(params: Dict[str, Any]) -> Dict[str, Any]:
+    """Remove g4f's ``extra_body`` from ``params`` and return it (checked:
+    a dict with string keys and JSON values); ``{}`` when absent."""
+    extra_body = params.pop("extra_body", None)
+    if extra_body is None:
+        return {}
+    if not isinstance(extra_body, Mapping):
+        raise InvalidArgumentError(
+            f"extra_body must be a dict of model inputs, got {type(extra_body).__name__}.", argument="extra_body"
+        )
+    for key, value in extra_body.items():
+        if not isinstance(key, str):
+            raise InvalidArgumentError(
+                f"extra_body keys must be input names (strings), got {key!r}.", argument="extra_body"
+            )
+        check_json_value(f"extra_body[{key!r}]", value, argument="extra_body")
+    return dict(extra_body)
+
+
+_STREAM_PARAMETERS: Dict[type, frozenset] = {}
+_G4F_WARNED: Set[Tuple[str, Tuple[str, ...]]] = set()
+_G4F_WARNED_LOCK = threading.Lock()
 
 
 class _instance_or_class_method:
@@ -136,7 +257,8 @@ class Provider(abc.ABC):
         known = sorted({self.default_model, *self.models, *self.model_aliases})
         name = self.__name__ if isinstance(self, type) else type(self).__name__
         raise ModelNotFoundError(
-            f"Model not found: {model!r} is not served by {name}. Known models and aliases: {', '.join(known)}."
+            f"Model not found: {shown_name(model)!r} is not served by {name}. "
+            f"Known models and aliases: {', '.join(known)}."
         )
 
     @abc.abstractmethod
@@ -157,10 +279,88 @@ class Provider(abc.ABC):
         keywords mixed in (``api_key=``, ``proxy=``, ``timeout=`` ...), as g4f
         callers do. Returns the whole text when ``stream`` is false, else an
         iterator of text chunks; ``"".join(...)`` works on both.
+
+        Other keywords are taken the way g4f takes them: ``extra_body`` (a
+        dict) is merged into the model's inputs, and a keyword this provider
+        has no parameter for (a g4f flag such as ``web_search`` or
+        ``conversation``) is left out with a warning logged once, instead of
+        raising ``TypeError``. :meth:`stream` itself stays strict.
+
+        :raises InvalidArgumentError: for a malformed ``extra_body``, or one
+            that sets an input another argument sets to something else.
         """
+        text_stream = self._g4f_stream(model, messages, kwargs)
         if stream:
-            return self.stream(model, messages, **kwargs)
-        return self.complete(model, messages, **kwargs)
+            return text_stream
+        with text_stream:
+            return text_stream.read()
+
+    def _g4f_stream(self, model: Optional[str], messages: Messages, kwargs: Dict[str, Any]) -> TextStream:
+        """:meth:`stream` called with g4f-style keywords (see :meth:`create_completion`)."""
+        params = dict(kwargs)
+        extra_body = pop_extra_body(params)
+        accepted = self._stream_parameters()
+        self._warn_g4f_ignored([name for name in params if name not in accepted])
+        params = {name: value for name, value in params.items() if name in accepted}
+        if extra_body:
+            params = self._with_extra_body(params, extra_body)
+        return self.stream(model, messages, **params)
+
+    def _stream_parameters(self) -> frozenset:
+        """The keyword parameters :meth:`stream` names."""
+        cls = type(self)
+        names = _STREAM_PARAMETERS.get(cls)
+        if names is None:
+            parameters = list(inspect.signature(cls.stream).parameters.values())[3:]  # self, model, messages
+            names = frozenset(p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+            _STREAM_PARAMETERS[cls] = names
+        return names
+
+    def _with_extra_body(self, params: Dict[str, Any], extra_body: Mapping[str, Any]) -> Dict[str, Any]:
+        """``params`` with ``extra_body`` merged into the model's inputs
+        (here: ``extra_data``, the inputs :meth:`stream` sends as they are)."""
+        if "extra_data" not in self._stream_parameters():
+            raise InvalidArgumentError(
+                f"{type(self).__name__} takes no extra model inputs, so extra_body cannot be sent.",
+                argument="extra_body",
+            )
+        extra_data = params.get("extra_data")
+        if extra_data is not None and not isinstance(extra_data, Mapping):
+            raise InvalidArgumentError(
+                f"extra_data must be a dict, got {type(extra_data).__name__}.", argument="extra_data"
+            )
+        merged = dict(extra_data or {})
+        clash = sorted(key for key in extra_body if key in merged and merged[key] != extra_body[key])
+        if clash:
+            raise InvalidArgumentError(
+                f"extra_body and extra_data both set {', '.join(map(repr, clash))}, to different values; "
+                "give each once.",
+                argument="extra_body",
+            )
+        merged.update(extra_body)
+        return {**params, "extra_data": merged}
+
+    def _warn_g4f_ignored(self, names: List[str]) -> None:
+        """Say once per provider class and set of names that create_completion
+        left them out (names only: a value may be a credential)."""
+        if not names:
+            return
+        name = type(self).__name__
+        key = (name, tuple(sorted(names)))
+        with _G4F_WARNED_LOCK:
+            if key in _G4F_WARNED:
+                return
+            _G4F_WARNED.add(key)
+        settings = sorted(set(names) & set(self.instance_settings))
+        hint = (
+            f"; {', '.join(settings)} configure a provider: give them to its constructor, or call "
+            f"{name}.create_completion on the class"
+            if settings
+            else "; model inputs go in extra_body={...}"
+        )
+        logger.warning(
+            "%s.create_completion left out %s: %s has no such parameter%s", name, ", ".join(key[1]), name, hint
+        )
 
     # -- for subclasses' constructors ------------------------------------------
 
@@ -185,13 +385,45 @@ class Provider(abc.ABC):
         return token
 
     def _connect(
-        self, *, timeout: TimeoutLike, max_retries: int, proxy: Optional[str], pool_size: int, secret: Optional[str]
-    ) -> None:
-        """Set ``timeout`` and this instance's own :class:`Transport`."""
+        self,
+        *,
+        timeout: TimeoutLike,
+        max_retries: int,
+        proxy: Optional[str],
+        pool_size: int,
+        secret: Optional[str],
+        url: Optional[str] = None,
+        url_argument: str = "url",
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> Optional[str]:
+        """Set ``timeout`` and this instance's own :class:`Transport`, which
+        masks ``secret``, the credentials in ``url`` (``user:password@``) and
+        the values of custom ``headers`` (checked already) wherever a server
+        or a library repeats them.
+
+        :returns: ``url`` as requests are sent to it: with a token set, any
+            ``user:password@`` is taken out (with a warning), since a request
+            has one ``Authorization`` header and the URL's (Basic) would
+            replace the token's. Without a token the URL's credentials are
+            sent as HTTP Basic auth (a gateway that asks for it).
+        """
+        secrets_of_url = url_secrets(url)
+        if secret and secrets_of_url:
+            logger.warning(
+                "%s carries a user name or password (user:password@host); they are not sent, since the token "
+                "is (a request has one Authorization header). Put a gateway's own key in headers=... instead.",
+                url_argument,
+            )
+            url = without_userinfo(url)  # type: ignore[arg-type]
         self.timeout = Timeout.coerce(timeout)
         self._transport = Transport(
-            timeout=self.timeout, max_retries=max_retries, proxy=proxy, pool_size=pool_size, secrets=(secret,)
+            timeout=self.timeout,
+            max_retries=max_retries,
+            proxy=proxy,
+            pool_size=pool_size,
+            secrets=(secret, *secrets_of_url, *header_secrets(headers or {})),
         )
+        return url
 
     def close(self) -> None:
         """Release pooled connections."""

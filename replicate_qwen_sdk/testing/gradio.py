@@ -4,7 +4,10 @@ It answers ``/config`` with the Space's layout (a hidden system Textbox, a
 Chatbot, automatic endpoint names, another endpoint first so the chat
 endpoint's ``fn_index`` is not 0) and speaks the queue protocol (``sse_v3``):
 ``/gradio_api/queue/join``, ``/gradio_api/queue/data`` with a full value,
-then diffs, then ``process_completed``, and ``/gradio_api/cancel``::
+then diffs, then ``process_completed``, and ``/gradio_api/cancel``. It also
+answers what ``gradio_client.Client`` reads when it starts (``/config``,
+``/gradio_api/info``, ``/gradio_api/heartbeat/<session>``), so code built on
+gradio_client can be tested against it too::
 
     from replicate_qwen_sdk import Qwen_Qwen_2_72B
     from replicate_qwen_sdk.testing import GradioEmulator, Script
@@ -15,8 +18,8 @@ then diffs, then ``process_completed``, and ``/gradio_api/cancel``::
 Without a responder, the app echoes what it received (system prompt, the
 user turns of the history, the query). It is an emulator, not Gradio: it
 keeps every token's whitespace, where Gradio 6's Chatbot trims each message.
-Routes for :meth:`inject_fault` and :meth:`count`: ``config``, ``join``,
-``data``, ``cancel``.
+Routes for :meth:`inject_fault` and :meth:`count`: ``config``, ``info``,
+``heartbeat``, ``join``, ``data``, ``cancel``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ __all__ = ["GradioEmulator", "echo_chat"]
 Responder = Callable[[str, List[Dict[str, str]], str], Script]
 PREFIX = "/gradio_api"
 DEFAULT_SYSTEM = "You are a helpful assistant."
+#: Seconds between two ``ALIVE`` messages of the heartbeat stream (Gradio's default).
+HEARTBEAT_INTERVAL = 15.0
 
 
 def echo_chat(query: str, history: List[Dict[str, str]], system: str) -> Script:
@@ -72,6 +77,7 @@ def _config() -> Dict[str, Any]:
         "protocol": "sse_v3",
         "api_prefix": PREFIX,
         "enable_queue": True,
+        "connect_heartbeat": True,
         "mode": "blocks",
         "components": [
             textbox(1, "Status"),
@@ -88,6 +94,54 @@ def _config() -> Dict[str, Any]:
             dependency(2, "model_chat_1", [6, 5, 4], [6, 5, 3], [7, "click"]),
         ],
     }
+
+
+def _api_info() -> Dict[str, Any]:
+    """``/gradio_api/info``: the endpoints as gradio_client reads them (the
+    real app's, with the Chatbot's JSON schema cut short)."""
+    text = {"type": "string"}
+    text_type = {"type": "str", "description": ""}
+    messages = {
+        "type": "list[dict(role: Literal['user', 'assistant'], content: list[dict(text: str, type: Literal['text'])])]",
+        "description": "",
+    }
+
+    def parameter(name, label, component, kind, python_type, default=None, has_default=False, example=None):
+        return {
+            "label": label,
+            "parameter_name": name,
+            "parameter_has_default": has_default,
+            "parameter_default": default,
+            "type": kind,
+            "python_type": python_type,
+            "component": component,
+            "example_input": example,
+        }
+
+    def returned(label, component, kind, python_type):
+        return {"label": label, "type": kind, "python_type": python_type, "component": component}
+
+    chat = {
+        "parameters": [
+            parameter("query", "Input", "Textbox", text, text_type, example="Hello!!"),
+            parameter("history", "Qwen2-72B-Instruct", "Chatbot", {"type": "array"}, messages, [], True, []),
+            parameter("system", "parameter_4", "Textbox", text, text_type, DEFAULT_SYSTEM, True, "Hello!!"),
+        ],
+        "returns": [
+            returned("Input", "Textbox", text, text_type),
+            returned("Qwen2-72B-Instruct", "Chatbot", {"type": "array"}, messages),
+            returned("System", "Textbox", text, text_type),
+        ],
+        "api_visibility": "public",
+        "description": "",
+    }
+    ping = {
+        "parameters": [],
+        "returns": [returned("Status", "Textbox", text, text_type)],
+        "api_visibility": "public",
+        "description": "",
+    }
+    return {"named_endpoints": {"/ping": ping, "/model_chat": chat, "/model_chat_1": chat}, "unnamed_endpoints": {}}
 
 
 @dataclass
@@ -112,6 +166,7 @@ class GradioEmulator(LoopbackServer):
         super().__init__(port=port)
         self.responder: Responder = responder or echo_chat
         self.config = _config()
+        self.api_info = _api_info()
         self._sessions: Dict[str, List[_Event]] = {}
         self.events: Dict[str, _Event] = {}
 
@@ -148,8 +203,11 @@ class _GradioHandler(RequestHandler):
 
     def _route(self) -> str:
         path = urlsplit(self.path).path
+        if path.startswith(f"{PREFIX}/heartbeat/"):
+            return "heartbeat"
         return {
             "/config": "config",
+            f"{PREFIX}/info": "info",
             f"{PREFIX}/queue/join": "join",
             f"{PREFIX}/queue/data": "data",
             f"{PREFIX}/cancel": "cancel",
@@ -162,6 +220,10 @@ class _GradioHandler(RequestHandler):
             return
         if route == "config":
             return await self.send_json(200, self.owner.config)
+        if route == "info":
+            return await self.send_json(200, self.owner.api_info)
+        if route == "heartbeat":
+            return await self._heartbeat()
         if route == "data":
             return await self._stream(parse_qs(urlsplit(self.path).query).get("session_hash", [""])[0])
         await self.send_json(404, {"detail": "Not Found"})
@@ -195,6 +257,19 @@ class _GradioHandler(RequestHandler):
             data = [data[0], None, data[2]]
         event = self.owner.join(body["session_hash"], body["fn_index"], data)
         await self.send_json(200, {"event_id": event.id})
+
+    async def _heartbeat(self) -> None:
+        """What a page (or gradio_client) holds open to tell the app it is
+        still there: ``data: ALIVE`` now and every :data:`HEARTBEAT_INTERVAL`
+        seconds, until the client leaves or the emulator stops."""
+        await self.start_chunked("text/event-stream; charset=utf-8")
+        try:
+            while not self.owner.stopping.is_set():
+                await self.write_chunk(b"data: ALIVE\n\n")
+                await asyncio.sleep(HEARTBEAT_INTERVAL)
+        except OSError:
+            pass
+        self.abort_connection()
 
     async def _stream(self, session: str) -> None:
         events = self.owner.take_events(session)

@@ -1,7 +1,7 @@
 """Serve the test apps on 127.0.0.1 until stdin closes.
 
-Prints one JSON line, ``{"qwen": url, "chat": url, "busy": url}``, once all
-are up.
+Prints one JSON line, ``{"qwen": url, "chat": url, "busy": url, "vision":
+url}``, once all are up.
 """
 
 import json
@@ -16,12 +16,15 @@ os.environ["NO_PROXY"] = "127.0.0.1,localhost"
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import apps  # noqa: E402
+import vision  # noqa: E402
 
 
 def main() -> None:
     urls = {}
     launched = []
-    for name, build in (("qwen", apps.qwen_app), ("chat", apps.chat_app), ("busy", apps.busy_app)):
+    builders = [("qwen", apps.qwen_app), ("chat", apps.chat_app), ("busy", apps.busy_app)]
+    builders.append(("vision", vision.vision_app))
+    for name, build in builders:
         demo = build()
         demo.launch(
             server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, show_error=name == "chat", ssr_mode=False

@@ -118,6 +118,8 @@ class App(NamedTuple):
     sync_steps: Tuple[Endpoint, ...] = ()
     #: True when the app has a Hugging Face login button.
     needs_login: bool = False
+    #: The largest file (bytes) the app takes, when it sets a limit.
+    max_file_size: Optional[int] = None
 
     @property
     def major(self) -> int:
@@ -367,7 +369,15 @@ def parse_config(config: Any) -> App:
         components=components,
         sync_steps=tuple(sync_steps),
         needs_login=any(c.type == "loginbutton" for c in components.values()),
+        max_file_size=_file_size_limit(config.get("max_file_size")),
     )
+
+
+def _file_size_limit(value: Any) -> Optional[int]:
+    """``max_file_size`` of a config: bytes, or ``None`` (no limit, or not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
+        return None
+    return int(value)
 
 
 _UNKNOWN = Component(-1, "unknown", {})

@@ -11,7 +11,7 @@ chat, then generate" gets exactly what the page would send.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Collection, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ...errors import InvalidArgumentError
 from ...messages import Message
@@ -39,8 +39,8 @@ class ChatValues:
     """The component values of one call of ``steps`` (the last one answers).
 
     :raises InvalidArgumentError: for a system prompt or history the app
-        cannot take, or a parameter no input matches (a standard one only
-        with ``strict``).
+        cannot take, or a parameter no input matches (a standard one, or
+        one named in ``optional``, only with ``strict``).
     """
 
     def __init__(
@@ -53,6 +53,7 @@ class ChatValues:
         params: Mapping[str, Any],
         *,
         strict: bool = False,
+        optional: Collection[str] = (),
     ) -> None:
         target = steps[-1]
         route = target.route
@@ -63,12 +64,14 @@ class ChatValues:
         self.seed: Optional[Tuple[int, Any]] = None
         #: How many history entries were sent: the answer comes after them.
         self.history_length = 0
-        #: Standard parameters left out: the app has no input for them.
+        #: Standard (or ``optional``) parameters left out: the app has no input for them.
         self.ignored: Tuple[str, ...] = ()
 
         query_box = _query_box(app, steps, inputs)
         if query_box is None:
             raise InvalidArgumentError(f"Endpoint {route} has no text input for the message; choose another.")
+        #: The box the message goes in (a Textbox or a MultimodalTextbox).
+        self.query_box = query_box
         self._values[query_box.id] = {"text": query, "files": []} if query_box.type == "multimodaltextbox" else query
         system_box = _system_box(target, inputs, query_box, relayed)
         if system_prompt is not None and system_box is not None:
@@ -93,7 +96,7 @@ class ChatValues:
             self._seed_state(app, target, entries)
 
         self._take_parameters(
-            app, inputs, {query_box.id, getattr(system_box, "id", None)} | relayed, params, strict, route
+            app, inputs, {query_box.id, getattr(system_box, "id", None)} | relayed, params, strict, route, optional
         )
 
     def _seed_state(self, app: App, target: Endpoint, entries: List[Message]) -> None:
@@ -117,6 +120,7 @@ class ChatValues:
         params: Mapping[str, Any],
         strict: bool,
         route: str,
+        optional: Collection[str] = (),
     ) -> None:
         unused = dict(params)
         candidates = [c for c in inputs if c.is_parameter and c.id not in taken]
@@ -125,7 +129,7 @@ class ChatValues:
             if key is not None:
                 self._values[component.id] = unused.pop(key)
         labels = ", ".join(repr(c.label) for c in candidates if c.label) or "none"
-        unknown = sorted(k for k in unused if k not in STANDARD_PARAMETERS)
+        unknown = sorted(k for k in unused if k not in STANDARD_PARAMETERS and k not in optional)
         if unknown:
             raise InvalidArgumentError(
                 f"Unknown parameter(s) {', '.join(unknown)} for endpoint {route}; "
@@ -139,6 +143,13 @@ class ChatValues:
                 "without them."
             )
         self.ignored = ignored
+
+    def attach_files(self, files: List[Any]) -> None:
+        """Put ``files`` (``FileData`` values) beside the message in the
+        multimodal message box."""
+        value = self._values[self.query_box.id]
+        assert isinstance(value, dict), "only a MultimodalTextbox holds files"
+        value["files"] = list(files)
 
     def inputs_for(self, step: Endpoint) -> List[Any]:
         """The ``data`` a browser sends to ``step`` now."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from ...errors import (
     APIConnectionError,
@@ -25,6 +25,8 @@ from ...errors import (
     SDKError,
     ServerError,
 )
+from ...images import Image
+from ...redaction import shown_url
 from ...retry import CREATE
 from ...sse import EventStream
 from ...stream import StreamSource
@@ -34,6 +36,7 @@ from .answer import AnswerTracker
 from .app import App, ChatFormat, Endpoint
 from .browser import ChatValues
 from .rendering import rendering_for
+from .upload import check_image_box, file_values
 from .websocket import QueueSocket
 
 if TYPE_CHECKING:
@@ -53,7 +56,18 @@ class QueueRun(StreamSource):
     """One event on the app's queue. Implements ``StreamSource``."""
 
     def __init__(
-        self, space: GradioSpace, api_name, fn_index, strict, query, history, system, params, deadline: Deadline
+        self,
+        space: GradioSpace,
+        api_name,
+        fn_index,
+        strict,
+        query,
+        history,
+        system,
+        params,
+        deadline: Deadline,
+        optional: frozenset = frozenset(),
+        images: Sequence[Image] = (),
     ) -> None:
         self._space = space
         self._transport: Transport = space._transport
@@ -64,6 +78,10 @@ class QueueRun(StreamSource):
         self._history = history
         self._system = system
         self._params = params
+        #: Names in ``params`` left out (with a warning) where no input takes them.
+        self._optional = optional
+        #: Images for the message box, checked and read (see :mod:`.upload`).
+        self._images = images
         self._deadline = deadline
         self.id: Optional[str] = None
         self._session = new_session_hash()
@@ -84,7 +102,7 @@ class QueueRun(StreamSource):
                 raise
             # The cached layout may be stale (the app was restarted or
             # changed): read it again once and retry with what it says now.
-            logger.info("joining %s failed (%s); reloading the app's layout", self._space.base_url, exc)
+            logger.info("joining %s failed (%s); reloading the app's layout", shown_url(self._space.base_url), exc)
             self._session = new_session_hash()
             self._join(self._space.app(refresh=True))
         self._open_stream()
@@ -106,7 +124,22 @@ class QueueRun(StreamSource):
             self._api_name, self._space.default_api_name, fn_index=self._fn_index, with_history=bool(self._history)
         )
         endpoint = self._endpoint = steps[-1]
-        values = ChatValues(app, steps, self._query, self._history, self._system, self._params, strict=self._strict)
+        values = ChatValues(
+            app,
+            steps,
+            self._query,
+            self._history,
+            self._system,
+            self._params,
+            strict=self._strict,
+            optional=self._optional,
+        )
+        if self._images:
+            check_image_box(values.query_box, self._images, endpoint.route, app.max_file_size)
+            files = file_values(
+                self._transport, self._url("/upload"), self._space._headers(), self._images, self._deadline
+            )
+            values.attach_files(files)
         self._history_length = values.history_length
         self.ignored_parameters = values.ignored
         if values.ignored:
@@ -166,7 +199,7 @@ class QueueRun(StreamSource):
         return answer.get("data")
 
     def _join_queue(self, endpoint: Endpoint, data: List[Any], trigger_id: Optional[int]) -> str:
-        action = f"joining the queue of {endpoint.route} at {self._space.base_url}"
+        action = f"joining the queue of {endpoint.route} at {shown_url(self._space.base_url)}"
         try:
             response = self._transport.request(
                 "POST",
@@ -213,11 +246,10 @@ class QueueRun(StreamSource):
                 if message.get("msg") == "process_completed":
                     if not message.get("success", True):
                         raise self._app_error(message)
-                    return _output_data(message)
+                    return _output_data(message, self._transport.redact)
                 if message.get("msg") == "unexpected_error":
-                    raise ResponseError(
-                        f"The app reported an unexpected error while {action}: {message.get('message')}."
-                    )
+                    text = self._transport.redact(str(message.get("message") or "no message"))
+                    raise ResponseError(f"The app reported an unexpected error while {action}: {text}.", detail=text)
         except (ValueError, RecursionError) as exc:
             if isinstance(exc, SDKError):
                 raise
@@ -256,7 +288,7 @@ class QueueRun(StreamSource):
             return  # the websocket carries the event's messages
         response = self._transport.open_event_stream(
             f"{self._url('/queue/data')}?session_hash={self._session}",
-            action=f"opening the event stream of {self._space.base_url}",
+            action=f"opening the event stream of {shown_url(self._space.base_url)}",
             deadline=self._deadline,
             headers=self._space._headers("text/event-stream"),
         )
@@ -322,7 +354,7 @@ class QueueRun(StreamSource):
         answer = AnswerTracker(index, kind, self._history_length, delivered, rendering)
         diffs = app.sends_diffs
         have_full = False
-        action = f"streaming event {self.id} from {self._space.base_url}"
+        action = f"streaming event {self.id} from {shown_url(self._space.base_url)}"
         if self._socket is not None:
             messages = self._socket.messages()
         else:
@@ -337,7 +369,7 @@ class QueueRun(StreamSource):
                 if kind_of_message in ("process_generating", "process_streaming"):
                     if message.get("success") is False:
                         raise self._app_error(message)
-                    values = _output_data(message)
+                    values = _output_data(message, self._transport.redact)
                     if diffs and have_full:
                         delta = answer.diff(values)
                     else:
@@ -351,7 +383,7 @@ class QueueRun(StreamSource):
                     yield from self._finish(answer, message, delivered)
                     return
                 elif kind_of_message == "unexpected_error":
-                    text = str(message.get("message") or "no message")
+                    text = self._transport.redact(str(message.get("message") or "no message"))
                     lost = message.get("session_not_found") or "session not found" in text.lower()
                     error = ResponseError(
                         f"The app reported an unexpected error while {action}: {text}"
@@ -363,7 +395,9 @@ class QueueRun(StreamSource):
                     break
                 elif kind_of_message == "log":
                     level = logging.WARNING if message.get("level") in ("warning", "error") else logging.INFO
-                    logger.log(level, "app log for event %s: %s", event_id, message.get("log"))
+                    logger.log(
+                        level, "app log for event %s: %s", event_id, self._transport.redact(str(message.get("log")))
+                    )
                 # estimation, process_starts, progress, heartbeat: nothing to yield.
         except APIConnectionError as exc:
             if self._cancelled:
@@ -403,7 +437,7 @@ class QueueRun(StreamSource):
                     yield message
 
     def _finish(self, answer: AnswerTracker, message: Mapping[str, Any], delivered: List[str]) -> Iterator[str]:
-        values = _output_data(message)
+        values = _output_data(message, self._transport.redact)
         if values is not None:  # the full final values
             answer.full(values)
         elif not answer.in_sync:
@@ -484,13 +518,14 @@ def _error_text(detail: str) -> str:
     return str(body.get("error") or detail) if isinstance(body, dict) else detail
 
 
-def _output_data(message: Mapping[str, Any]) -> Any:
-    """``message["output"]["data"]``, or ``None``; a malformed output is a typed error."""
+def _output_data(message: Mapping[str, Any], redact: Callable[[str], str]) -> Any:
+    """``message["output"]["data"]``, or ``None``; a malformed output is a
+    typed error, quoting it with ``redact``'s secrets masked."""
     output = message.get("output")
     if output is None:
         return None
     if not isinstance(output, dict):
-        raise ResponseError(f"The app sent an update whose output is not an object: {str(output)[:200]!r}.")
+        raise ResponseError(f"The app sent an update whose output is not an object: {redact(str(output))[:200]!r}.")
     return output.get("data")
 
 

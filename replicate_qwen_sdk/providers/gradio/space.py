@@ -19,10 +19,11 @@ One call runs like this (wire facts in the project's protocol notes):
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from ...errors import (
     AuthenticationError,
@@ -30,12 +31,14 @@ from ...errors import (
     ModelNotFoundError,
     ServerError,
 )
-from ...messages import Messages, normalize_messages, split_system
+from ...images import Image, load_image
+from ...messages import Message, Messages, chat_images, normalize_messages, split_system
+from ...redaction import shown_name, shown_url, without_userinfo
 from ...retry import DEFAULT_MAX_RETRIES
 from ...stream import TextStream, cancel_on_interrupt
 from ...timeouts import Deadline, TimeoutLike
 from ...transport import DEFAULT_POOL_SIZE
-from ..base import Provider, check_json_value
+from ..base import Provider, check_headers, check_json_value, class_or_instance_method, pop_extra_body
 from .app import App, parse_config
 from .run import QueueRun
 
@@ -49,13 +52,17 @@ _SPACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$
 def space_url(src: str) -> str:
     """The base URL of ``src``: a URL as given (without trailing slash), or a
     Space id ``owner/name`` → ``https://owner-name.hf.space``."""
+    # The value is shown without credentials, query or fragment: any of them may hold a secret.
     if not isinstance(src, str) or not src.strip():
-        raise InvalidArgumentError(f"src must be a URL or a Space id like 'owner/name', got {src!r}.", argument="src")
+        raise InvalidArgumentError(
+            f"src must be a URL or a Space id like 'owner/name', got {shown_url(src)!r}.", argument="src"
+        )
     src = src.strip()
     if re.match(r"^https?://", src):
         if "?" in src or "#" in src:
             raise InvalidArgumentError(
-                f"src must be the app's URL without a query or fragment ('?...' or '#...'), got {src!r}.",
+                f"src must be the app's URL without a query or fragment ('?...' or '#...'), "
+                f"got {shown_url(src)!r} with one.",
                 argument="src",
             )
         return src.rstrip("/")
@@ -63,7 +70,7 @@ def space_url(src: str) -> str:
         host = re.sub(r"[^a-z0-9-]", "-", src.lower().replace("/", "-"))
         return f"https://{host}.hf.space"
     raise InvalidArgumentError(
-        f"src must be an http(s) URL or a Space id like 'owner/name', got {src!r}.", argument="src"
+        f"src must be an http(s) URL or a Space id like 'owner/name', got {shown_url(src)!r}.", argument="src"
     )
 
 
@@ -101,6 +108,11 @@ class GradioSpace(Provider):
     :param max_retries: retries per request after the first attempt (a full
         queue is retried with backoff).
     :param proxy: a proxy URL; unset, the standard proxy variables apply.
+    :param headers: more headers for every request (a gateway's key, a
+        tracing id), copied when given. They cannot set ``Authorization``
+        (``hf_token`` goes there) nor the headers the protocol sets
+        (``Accept``, ``Content-Type`` ...); their values are masked in
+        error messages like the token.
     """
 
     label = "Gradio Space"
@@ -119,6 +131,7 @@ class GradioSpace(Provider):
         "max_retries",
         "proxy",
         "pool_size",
+        "headers",
     )
     #: The endpoint to prefer when ``api_name`` is not given.
     default_api_name: Optional[str] = None
@@ -135,6 +148,7 @@ class GradioSpace(Provider):
         max_retries: int = DEFAULT_MAX_RETRIES,
         proxy: Optional[str] = None,
         pool_size: int = DEFAULT_POOL_SIZE,
+        headers: Optional[Mapping[str, str]] = None,
     ) -> None:
         self.src = src
         self.base_url = space_url(src)
@@ -143,16 +157,37 @@ class GradioSpace(Provider):
         self.strict = bool(strict)
         self._warned: set = set()
         self._hf_token = self._credential(hf_token, "HF_TOKEN", "hf_token")
-        self._connect(timeout=timeout, max_retries=max_retries, proxy=proxy, pool_size=pool_size, secret=self._hf_token)
+        self._custom_headers = check_headers(headers)
+        self.base_url = self._connect(  # type: ignore[assignment]
+            headers=self._custom_headers,
+            timeout=timeout,
+            max_retries=max_retries,
+            proxy=proxy,
+            pool_size=pool_size,
+            secret=self._hf_token,
+            url=self.base_url,
+            url_argument="src",
+        )
         self._app: Optional[App] = None
         self._app_lock = threading.Lock()
         if type(self).default_model == "":
-            self.default_model = src
-            self.models = [src]
+            # The Space's own model name is listed and shown: never with a password.
+            self.default_model = without_userinfo(src)
+            self.models = [self.default_model]
 
     def __repr__(self) -> str:
         token = "set" if self._hf_token else "none"
-        return f"{type(self).__name__}(src={self.src!r}, api_name={self.api_name!r}, hf_token=<{token}>)"
+        src = shown_name(self.src)
+        headers = f", headers=<{', '.join(self._custom_headers)}>" if self._custom_headers else ""  # names only
+        return f"{type(self).__name__}(src={src!r}, api_name={self.api_name!r}, hf_token=<{token}>{headers})"
+
+    @class_or_instance_method
+    def get_model(self, model: Optional[str]) -> str:
+        """As :meth:`Provider.get_model`; ``src`` as given (a URL with a
+        password) also names this Space's model."""
+        if isinstance(model, str) and model == getattr(self, "src", None):
+            return self.default_model
+        return super().get_model(model)
 
     def __getstate__(self) -> Dict[str, Any]:
         state = self.__dict__.copy()
@@ -176,17 +211,18 @@ class GradioSpace(Provider):
             return self._app
 
     def _fetch_app(self) -> App:
-        action = f"reading the app's layout from {self.base_url}/config"
+        shown = shown_url(self.base_url)
+        action = f"reading the app's layout from {shown}/config"
         try:
             response = self._transport.request("GET", f"{self.base_url}/config", action=action, headers=self._headers())
         except (AuthenticationError, ModelNotFoundError, ServerError) as exc:
             kind = next(kind for kind in _CONFIG_FAILURES if isinstance(exc, kind))
-            message = _CONFIG_FAILURES[kind].format(url=self.base_url, status=exc.status_code)
+            message = _CONFIG_FAILURES[kind].format(url=shown, status=exc.status_code)
             raise kind(message, status_code=exc.status_code, detail=exc.detail) from None
         app = parse_config(self._transport.json(response, action=action))
         logger.debug(
             "app at %s: Gradio %s, %s, prefix %r, %d endpoints",
-            self.base_url,
+            shown,
             app.version,
             app.protocol,
             app.api_prefix,
@@ -206,7 +242,7 @@ class GradioSpace(Provider):
             )
 
     def _headers(self, accept: str = "application/json") -> Dict[str, str]:
-        headers = {"Accept": accept}
+        headers = {**self._custom_headers, "Accept": accept}
         if self._hf_token:
             headers["Authorization"] = f"Bearer {self._hf_token}"
         return headers
@@ -222,6 +258,7 @@ class GradioSpace(Provider):
         api_name: Optional[str] = None,
         fn_index: Optional[int] = None,
         strict: Optional[bool] = None,
+        _optional: frozenset = frozenset(),
         **params: Any,
     ) -> TextStream:
         """Send the chat to the app and return a :class:`TextStream` of the answer.
@@ -232,7 +269,13 @@ class GradioSpace(Provider):
         :param model: ``None``, this Space's model name, or an alias.
         :param messages: a prompt or a list of ``{role, content}``; the last
             message is the user's question, the ones before it are sent as
-            the Chatbot's history.
+            the Chatbot's history. Images in the last message
+            (``{"type": "image_url", "image_url": {"url": ...}}`` parts) go
+            in the app's ``MultimodalTextbox``: local files and ``data:``
+            URIs uploaded through the app's upload route, http(s) URLs
+            passed on for the app to fetch. An endpoint whose message box
+            takes no files is refused before anything is sent, as are
+            images in earlier messages (a history carries text only).
         :param system_prompt: overrides the system messages.
         :param api_name: the endpoint for this call (else the instance's).
         :param fn_index: the step for this call, by number (else the instance's).
@@ -256,6 +299,7 @@ class GradioSpace(Provider):
         if not conversation or conversation[-1].role != "user":
             raise InvalidArgumentError("The last message must be the user's (role 'user'): it is what the app answers.")
         query, history = conversation[-1].content, conversation[:-1]
+        images = _last_message_images(chat)
         if fn_index is not None:
             _check_fn_index(fn_index)
         elif api_name is None:
@@ -270,10 +314,56 @@ class GradioSpace(Provider):
             system,
             params,
             Deadline(self.timeout.total),
+            optional=_optional,
+            images=images,
         )
         with cancel_on_interrupt(run):  # Ctrl-C after the run exists stops it there
             run.start()
         return TextStream(run, started_at=started)
+
+    def _g4f_stream(self, model: Optional[str], messages: Messages, kwargs: Dict[str, Any]) -> TextStream:
+        """:meth:`stream` with g4f-style keywords: every keyword not named by
+        :meth:`stream` goes to the app's input with that label if it has one,
+        else it is left out with a warning (as ``max_tokens`` is), while
+        ``extra_body`` entries must match inputs."""
+        params = dict(kwargs)
+        extra_body = pop_extra_body(params)
+        named = {name: params.pop(name) for name in _CALL_SETTINGS if name in params}
+        # Settings of the instance (hf_token, proxy ...) given to a call on it.
+        self._warn_g4f_ignored([name for name in params if name in self.instance_settings])
+        params = {name: value for name, value in params.items() if name not in self.instance_settings}
+        optional = frozenset(params)
+        clash = sorted(key for key in extra_body if key in params and params[key] != extra_body[key])
+        if clash:
+            raise InvalidArgumentError(
+                f"extra_body and the keywords both set {', '.join(map(repr, clash))}, to different values; "
+                "give each once.",
+                argument="extra_body",
+            )
+        params.update(extra_body)
+        return self.stream(model, messages, **named, _optional=optional - set(extra_body), **params)
+
+
+#: The keywords :meth:`GradioSpace.stream` names (the rest are app inputs).
+_CALL_SETTINGS = ("system_prompt", "api_name", "fn_index", "strict")
+
+
+def _last_message_images(chat: List[Message]) -> List[Image]:
+    """The images of the chat's last (user) message, checked and read.
+
+    :raises InvalidArgumentError: for an image in an earlier message (a
+        Gradio chat history is sent as text), or one that cannot be read.
+    """
+    last = max(index for index, message in enumerate(chat) if message.role != "system")
+    images = []
+    for where, url in chat_images(chat):
+        if not where.endswith(f" of messages[{last}]"):
+            raise InvalidArgumentError(
+                f"The chat has an image before its last message ({where}); a Gradio app gets the earlier "
+                "messages as its chat history, in text only. Send images with the last message."
+            )
+        images.append(load_image(url, where=where))
+    return images
 
 
 def _check_fn_index(fn_index: Any) -> Optional[int]:
@@ -286,7 +376,9 @@ class Qwen_Qwen_2_72B(GradioSpace):
     """The Qwen2-72B-Instruct Space (``Qwen/Qwen2-72B-Instruct``).
 
     ``Qwen_Qwen_2_72B(url=...)`` points it at a mirror or a local copy of the
-    app; other keywords are those of :class:`GradioSpace`.
+    app; without ``url``, the ``QWEN_SPACE_URL`` environment variable does,
+    else it is the Space itself. Other keywords are those of
+    :class:`GradioSpace`.
     """
 
     label = "Qwen Qwen-2.72B"
@@ -310,7 +402,8 @@ class Qwen_Qwen_2_72B(GradioSpace):
         "max_retries",
         "proxy",
         "pool_size",
+        "headers",
     )
 
     def __init__(self, url: Optional[str] = None, **settings: Any) -> None:
-        super().__init__(url or type(self).url, **settings)
+        super().__init__(url or os.environ.get("QWEN_SPACE_URL", "").strip() or type(self).url, **settings)

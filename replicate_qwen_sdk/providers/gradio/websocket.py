@@ -42,7 +42,9 @@ from ...errors import (
     detail_from_body,
     error_for_status,
 )
+from ...redaction import shown_url, url_secrets
 from ...timeouts import Deadline
+from ..base import SECRET_MIN_LENGTH
 
 __all__ = ["QueueSocket", "queue_url"]
 
@@ -58,15 +60,8 @@ def queue_url(base_url: str) -> str:
     parts = urlsplit(base_url)
     scheme = _SCHEMES.get(parts.scheme.lower())
     if scheme is None or not parts.hostname:
-        raise InvalidArgumentError(f"The app's URL must be an http(s) URL, got {base_url!r}.")
+        raise InvalidArgumentError(f"The app's URL must be an http(s) URL, got {shown_url(base_url)!r}.")
     return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/queue/join", parts.query, ""))
-
-
-def _display(url: str) -> str:
-    """``url`` without userinfo or query string (either may hold a secret)."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
 
 
 def _websocket_module() -> ModuleType:
@@ -123,8 +118,8 @@ class QueueSocket:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._deadline = deadline
-        self._where = _display(self.url)
-        self._secrets = _secrets_of(self._headers)
+        self._where = shown_url(self.url)
+        self._secrets = sorted({*_secrets_of(self._headers), *url_secrets(base_url)}, key=len, reverse=True)
         self._lib: Optional[ModuleType] = None
         self._lock = threading.Lock()
         self._ws: Any = None  # websocket.WebSocket, until released
@@ -313,7 +308,7 @@ class QueueSocket:
             text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
             raise ResponseError(
                 f"The app's queue at {self._where} sent a message that is not a JSON object while {doing}: "
-                f"{text[:100]!r}."
+                f"{self._redact(text)[:100]!r}."
             )
         return message
 
@@ -395,7 +390,7 @@ class QueueSocket:
     def _refused(self, exc: Any) -> SDKError:
         """The websocket upgrade answered with an HTTP status."""
         status = exc.status_code
-        detail = self._redact(detail_from_body(getattr(exc, "resp_body", None)))
+        detail = detail_from_body(getattr(exc, "resp_body", None), redact=self._redact)
         if status == 404:
             return ModelNotFoundError(
                 f"No websocket queue at {self._where} (HTTP 404): the app is not a Gradio 3 app with its "
@@ -412,10 +407,13 @@ class QueueSocket:
 
 
 def _secrets_of(headers: Dict[str, str]) -> List[str]:
-    """The credentials among ``headers``, to mask in error messages."""
+    """The credentials among ``headers``, to mask in error messages: the
+    token, and the values of a provider's custom headers (a gateway's key)."""
     secrets = []
     for name, value in headers.items():
-        if name.lower() in ("authorization", "cookie", "proxy-authorization") and value:
+        lowered = name.lower()
+        credential = lowered in ("authorization", "cookie", "proxy-authorization")
+        if value and (credential or (lowered != "accept" and len(str(value).strip()) >= SECRET_MIN_LENGTH)):
             secrets.append(str(value))
             secrets.extend(part for part in str(value).split() if len(part) >= 8)
     return sorted(set(secrets), key=len, reverse=True)
