@@ -18,7 +18,8 @@ from .providers.replicate import Replicate
 from .retry import DEFAULT_MAX_RETRIES
 from .stream import TextStream
 from .timeouts import Timeout, TimeoutLike
-from .transport import DEFAULT_POOL_SIZE
+from .sse import DEFAULT_MAX_EVENT_SIZE
+from .transport import DEFAULT_MAX_BODY_SIZE, DEFAULT_POOL_SIZE
 
 __all__ = ["Client", "RoutableModel"]
 
@@ -62,6 +63,10 @@ class Client:
     :param replicate_headers: more headers for every Replicate request (a
         gateway's key); see :class:`Replicate`.
     :param qwen_headers: more headers for every request to the Qwen app.
+    :param max_event_size: the most bytes one streamed event may take
+        (default 4 MiB), for every provider built here.
+    :param max_body_size: the most bytes an answer that is not a stream may
+        take (default 32 MiB).
     """
 
     def __init__(
@@ -78,6 +83,8 @@ class Client:
         max_retries: int = DEFAULT_MAX_RETRIES,
         proxy: Optional[str] = None,
         pool_size: int = DEFAULT_POOL_SIZE,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
         self._lock = threading.Lock()
         self._settings: Dict[str, Any] = dict(
@@ -86,6 +93,8 @@ class Client:
             max_retries=max_retries,
             proxy=proxy,
             pool_size=pool_size,
+            max_event_size=max_event_size,
+            max_body_size=max_body_size,
         )
         # Headers are checked (and copied) now, not at the first call.
         self._replicate_settings: Dict[str, Any] = dict(

@@ -39,6 +39,7 @@ from .errors import (
     error_from_response,
 )
 from .redaction import shown_url, url_secrets
+from .sse import DEFAULT_MAX_EVENT_SIZE
 from .retry import MAX_RETRY_AFTER, READ, RetryPolicy, backoff_delay, parse_retry_after
 from .timeouts import Deadline, Timeout
 from .watchdog import Watch, watch_socket
@@ -75,6 +76,8 @@ class Transport:
         ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY`` environment variables.
     :param pool_size: connections kept per host.
     :param secrets: strings that must never appear in an exception message.
+    :param max_event_size: the most bytes one event of an event stream may
+        take (see :class:`~replicate_qwen_sdk.sse.EventStream`).
     :param max_body_size: the most bytes (decoded) a response that is not a
         stream may take; a larger one raises :class:`ResponseTooLargeError`.
     """
@@ -87,6 +90,7 @@ class Transport:
         proxy: Optional[str] = None,
         pool_size: int = DEFAULT_POOL_SIZE,
         secrets: tuple = (),
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -102,6 +106,12 @@ class Transport:
             )
         self.timeout = timeout
         self.max_retries = max_retries
+        for name, value in (("max_event_size", max_event_size), ("max_body_size", max_body_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1024:
+                raise InvalidArgumentError(
+                    f"{name} must be a number of bytes (an integer >= 1024), got {value!r}.", argument=name
+                )
+        self.max_event_size = max_event_size
         self.max_body_size = max_body_size
         self.pool_size = pool_size
         self._proxies = {"http": proxy, "https": proxy} if proxy else None

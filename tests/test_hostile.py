@@ -429,3 +429,45 @@ def test_without_an_overall_deadline_a_slow_answer_completes(serve):
     transport = Transport(timeout=Timeout(connect=2, read=1), max_retries=0)
     response = transport.request("GET", server.url + "/x", action="testing")
     assert transport.json(response, action="testing") == {"ok": True}
+
+
+# -- the limits are settings of every provider ------------------------------------
+
+
+def test_max_event_size_is_a_provider_setting_that_a_stream_honours(serve):
+    def handler(method, path, body, connection):
+        if method == "POST":
+            return send_json(
+                connection,
+                {"id": "p1", "status": "starting", "urls": {"stream": f"{server.url}/stream", "get": f"{server.url}/g"}},
+                status="201 Created",
+            )
+        event_stream_head(connection)
+        send_chunk(connection, b"event: output\nid: 1\ndata: " + b"z" * 3000 + b"\n\n")
+        send_chunk(connection, b"")
+
+    server = serve(handler)
+    small = Replicate(api_key="r8_test", base_url=server.url + "/v1", max_event_size=2048, max_retries=0)
+    with pytest.raises(ResponseTooLargeError, match="2,048 bytes"):
+        small.complete("owner/model", "hi")
+    large = Replicate(api_key="r8_test", base_url=server.url + "/v1", max_event_size=4096, max_retries=0)
+    with pytest.raises(SDKError):  # no "done" event and nothing to poll: but the event itself came through
+        with large.stream("owner/model", "hi") as stream:
+            assert next(stream) == "z" * 3000
+            stream.read()
+
+
+@pytest.mark.parametrize("name", ["max_event_size", "max_body_size"])
+@pytest.mark.parametrize("value", [0, 100, -1, 1.5, "4MiB", True])
+def test_a_size_limit_that_is_not_a_number_of_bytes_is_refused(name, value):
+    from replicate_qwen_sdk import Client
+    from replicate_qwen_sdk.errors import InvalidArgumentError
+
+    for make in (
+        lambda: Replicate(api_key="r8_test", **{name: value}),
+        lambda: GradioSpace("http://127.0.0.1:9", **{name: value}),
+        lambda: Client(replicate_api_key="r8_test", **{name: value}).providers,
+    ):
+        with pytest.raises(InvalidArgumentError, match=name) as caught:
+            make()
+        assert caught.value.argument == name

@@ -682,3 +682,28 @@ def test_a_secret_cut_by_the_length_limit_leaves_none_of_it_shown(setup):
     error = failure(ResponseError, lambda: provider.complete(None, "hi"))
     assert error.detail == "x" * 490 + f" {MASK} {MASK}"
     assert API_KEY[:6] not in str(error)
+
+
+# -- a URL's credentials and the provider's own token ----------------------------
+
+
+def test_with_a_token_a_urls_credentials_are_not_sent_and_a_warning_says_so(caplog):
+    with ReplicateEmulator() as emulator:
+        emulator.add_model("owner/model", Script(["Hi", "!"]))
+        with caplog.at_level(logging.WARNING, logger="replicate_qwen_sdk"):
+            provider = Replicate(api_key=emulator.api_token, base_url=with_password(emulator.base_url))
+        assert provider.complete("owner/model", "hello") == "Hi!"
+        sent = {request.headers.get("Authorization") for request in emulator.requests}
+    assert sent == {f"Bearer {emulator.api_token}"}  # never the URL's Basic credentials in its place
+    warnings = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert any("base_url carries a user name or password" in message for message in warnings)
+    assert_no_secret(warnings)
+
+
+def test_without_a_token_a_urls_credentials_go_as_basic_auth(monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    with GradioEmulator() as emulator:
+        space = GradioSpace(with_password(emulator.url))
+        assert space.complete(None, "hello")
+        sent = {request.headers.get("Authorization") for request in emulator.requests}
+    assert sent == {"Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}

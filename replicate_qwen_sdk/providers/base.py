@@ -17,7 +17,8 @@ from ..messages import Messages
 from ..redaction import shown_name, url_secrets, without_userinfo
 from ..stream import TextStream
 from ..timeouts import Timeout, TimeoutLike
-from ..transport import Transport
+from ..sse import DEFAULT_MAX_EVENT_SIZE
+from ..transport import DEFAULT_MAX_BODY_SIZE, Transport
 
 __all__ = [
     "Provider",
@@ -392,6 +393,8 @@ class Provider(abc.ABC):
         proxy: Optional[str],
         pool_size: int,
         secret: Optional[str],
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         url: Optional[str] = None,
         url_argument: str = "url",
         headers: Optional[Mapping[str, str]] = None,
@@ -421,6 +424,8 @@ class Provider(abc.ABC):
             max_retries=max_retries,
             proxy=proxy,
             pool_size=pool_size,
+            max_event_size=max_event_size,
+            max_body_size=max_body_size,
             secrets=(secret, *secrets_of_url, *header_secrets(headers or {})),
         )
         return url

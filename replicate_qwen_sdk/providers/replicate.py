@@ -63,7 +63,8 @@ from ..retry import CREATE_PREDICTION, DEFAULT_MAX_RETRIES, READ, backoff_delay
 from ..sse import EventStream, OutputBatch, SeenEvents
 from ..stream import RunUsage, StreamSource, TextStream, cancel_on_interrupt
 from ..timeouts import Deadline, TimeoutLike
-from ..transport import DEFAULT_POOL_SIZE, Transport
+from ..sse import DEFAULT_MAX_EVENT_SIZE
+from ..transport import DEFAULT_MAX_BODY_SIZE, DEFAULT_POOL_SIZE, Transport
 from .base import Provider, check_headers, check_json_value, class_or_instance_method
 
 __all__ = ["ModelInfo", "Replicate"]
@@ -142,6 +143,11 @@ class Replicate(Provider):
         (the token goes there) nor the headers the protocol sets
         (``Accept``, ``Content-Type`` ...); their values are masked in
         error messages like the token.
+    :param max_event_size: the most bytes one streamed event may take
+        (default 4 MiB); a larger one raises
+        :class:`~replicate_qwen_sdk.ResponseTooLargeError`.
+    :param max_body_size: the most bytes (decoded) an answer that is not a
+        stream may take (default 32 MiB).
 
     >>> provider = Replicate(api_key="r8_...")                # doctest: +SKIP
     >>> for chunk in provider.stream(None, "Write a haiku"):  # doctest: +SKIP
@@ -167,7 +173,17 @@ class Replicate(Provider):
         "llama-3-8b": "meta/meta-llama-3-8b-instruct",
         "llama-3.1-405b": "meta/meta-llama-3.1-405b-instruct",
     }
-    instance_settings = ("api_key", "base_url", "timeout", "max_retries", "proxy", "pool_size", "headers")
+    instance_settings = (
+        "api_key",
+        "base_url",
+        "timeout",
+        "max_retries",
+        "proxy",
+        "pool_size",
+        "headers",
+        "max_event_size",
+        "max_body_size",
+    )
 
     def __init__(
         self,
@@ -179,6 +195,8 @@ class Replicate(Provider):
         proxy: Optional[str] = None,
         pool_size: int = DEFAULT_POOL_SIZE,
         headers: Optional[Mapping[str, str]] = None,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
         self._api_key = self._credential(api_key, "REPLICATE_API_TOKEN", "api_key")
         self.base_url = _clean_base_url(base_url or os.environ.get("REPLICATE_BASE_URL") or DEFAULT_BASE_URL)
@@ -193,6 +211,8 @@ class Replicate(Provider):
             max_retries=max_retries,
             proxy=proxy,
             pool_size=pool_size,
+            max_event_size=max_event_size,
+            max_body_size=max_body_size,
             secret=self._api_key,
             url=self.base_url,
             url_argument="base_url",
@@ -1074,7 +1094,8 @@ class _PredictionRun(StreamSource):
                     self._response,
                     action=f"streaming prediction {self.id}",
                     deadline=self._deadline,
-                )
+                ),
+                max_event_size=self._transport.max_event_size,
             )
             resumed = resumes > 0
             anchored = not resumed  # a new event id has arrived on this connection

@@ -279,6 +279,7 @@ class QueueRun(StreamSource):
             connect_timeout=timeout.connect,
             read_timeout=timeout.read,
             deadline=self._deadline,
+            redact=self._transport.redact,
         )
         socket.open()
         return socket
@@ -428,7 +429,10 @@ class QueueRun(StreamSource):
 
     def _sse_messages(self, response: Any, action: str) -> Iterator[Dict[str, Any]]:
         """The JSON objects of a session's event stream."""
-        events = EventStream(self._transport.iter_bytes(response, action=action, deadline=self._deadline))
+        events = EventStream(
+            self._transport.iter_bytes(response, action=action, deadline=self._deadline),
+            max_event_size=self._transport.max_event_size,
+        )
         loads = json.loads
         for batch in events.batches():
             for _kind, _id, data in batch:

@@ -37,7 +37,8 @@ from ...redaction import shown_name, shown_url, without_userinfo
 from ...retry import DEFAULT_MAX_RETRIES
 from ...stream import TextStream, cancel_on_interrupt
 from ...timeouts import Deadline, TimeoutLike
-from ...transport import DEFAULT_POOL_SIZE
+from ...sse import DEFAULT_MAX_EVENT_SIZE
+from ...transport import DEFAULT_MAX_BODY_SIZE, DEFAULT_POOL_SIZE
 from ..base import Provider, check_headers, check_json_value, class_or_instance_method, pop_extra_body
 from .app import App, parse_config
 from .run import QueueRun
@@ -113,6 +114,11 @@ class GradioSpace(Provider):
         (``hf_token`` goes there) nor the headers the protocol sets
         (``Accept``, ``Content-Type`` ...); their values are masked in
         error messages like the token.
+    :param max_event_size: the most bytes one streamed event may take
+        (default 4 MiB); a larger one raises
+        :class:`~replicate_qwen_sdk.ResponseTooLargeError`.
+    :param max_body_size: the most bytes (decoded) an answer that is not a
+        stream may take (default 32 MiB).
     """
 
     label = "Gradio Space"
@@ -132,6 +138,8 @@ class GradioSpace(Provider):
         "proxy",
         "pool_size",
         "headers",
+        "max_event_size",
+        "max_body_size",
     )
     #: The endpoint to prefer when ``api_name`` is not given.
     default_api_name: Optional[str] = None
@@ -149,6 +157,8 @@ class GradioSpace(Provider):
         proxy: Optional[str] = None,
         pool_size: int = DEFAULT_POOL_SIZE,
         headers: Optional[Mapping[str, str]] = None,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
         self.src = src
         self.base_url = space_url(src)
@@ -164,6 +174,8 @@ class GradioSpace(Provider):
             max_retries=max_retries,
             proxy=proxy,
             pool_size=pool_size,
+            max_event_size=max_event_size,
+            max_body_size=max_body_size,
             secret=self._hf_token,
             url=self.base_url,
             url_argument="src",
@@ -403,6 +415,8 @@ class Qwen_Qwen_2_72B(GradioSpace):
         "proxy",
         "pool_size",
         "headers",
+        "max_event_size",
+        "max_body_size",
     )
 
     def __init__(self, url: Optional[str] = None, **settings: Any) -> None:

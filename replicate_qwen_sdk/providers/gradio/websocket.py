@@ -28,7 +28,7 @@ import socket
 import threading
 from contextlib import contextmanager
 from types import ModuleType
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 from urllib.parse import urlsplit, urlunsplit
 
 from ...errors import (
@@ -109,6 +109,7 @@ class QueueSocket:
         connect_timeout: float,
         read_timeout: float,
         deadline: Deadline,
+        redact: Callable[[str], str] = lambda text: text,
     ) -> None:
         self.url = queue_url(base_url)
         self.fn_index = fn_index
@@ -120,6 +121,7 @@ class QueueSocket:
         self._deadline = deadline
         self._where = shown_url(self.url)
         self._secrets = sorted({*_secrets_of(self._headers), *url_secrets(base_url)}, key=len, reverse=True)
+        self._provider_redact = redact  # the provider's secrets (its token, its URL's credentials)
         self._lib: Optional[ModuleType] = None
         self._lock = threading.Lock()
         self._ws: Any = None  # websocket.WebSocket, until released
@@ -401,6 +403,7 @@ class QueueSocket:
         return error_for_status(status, detail, action=f"opening the app's queue at {self._where}")
 
     def _redact(self, text: str) -> str:
+        text = self._provider_redact(text)
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
