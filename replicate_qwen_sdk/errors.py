@@ -11,6 +11,7 @@ TimeoutError`` / ``except ConnectionError`` code keep working::
     │   └── PredictionMayExistError          a create request's answer was lost; the run may exist
     ├── APITimeoutError (TimeoutError)       connect, idle-read or overall deadline exceeded
     └── ResponseError                        the server answered with an error
+        ├── ResponseTooLargeError            an event or an answer passed its size limit
         ├── AuthenticationError              401 / 403
         ├── ModelNotFoundError               404
         ├── RateLimitError                   429, with ``retry_after``

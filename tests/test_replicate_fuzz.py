@@ -12,7 +12,7 @@ import responses
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from replicate_qwen_sdk import Replicate, SDKError
+from replicate_qwen_sdk import Replicate, SDKError, Timeout
 
 BASE = "http://127.0.0.1:9/v1"
 CREATE = f"{BASE}/models/owner/model/predictions"
@@ -61,7 +61,8 @@ def _event_stream(events):
 
 
 def _run():
-    provider = Replicate(api_key="r8_test", base_url=BASE, max_retries=0)
+    # A prediction polled as still running gives up after 0.2 s without progress.
+    provider = Replicate(api_key="r8_test", base_url=BASE, max_retries=0, timeout=Timeout(connect=1, read=0.2))
     provider._transport.sleep = lambda seconds: None
     try:
         provider.stream("owner/model", "hi").read()
@@ -69,7 +70,7 @@ def _run():
         pass
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.one_of(_JSON, _PREDICTIONS), st.booleans())
 def test_a_create_answer_of_any_shape_is_an_answer_or_a_typed_error(created, deep):
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
@@ -82,7 +83,7 @@ def test_a_create_answer_of_any_shape_is_an_answer_or_a_typed_error(created, dee
         _run()
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.one_of(_PREDICTIONS, _JSON), min_size=1, max_size=3), st.booleans())
 def test_polled_predictions_of_any_shape_are_an_answer_or_a_typed_error(polls, deep):
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
@@ -95,7 +96,7 @@ def test_polled_predictions_of_any_shape_are_an_answer_or_a_typed_error(polls, d
         _run()
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(_EVENTS, st.one_of(_PREDICTIONS, _JSON))
 def test_stream_events_of_any_shape_are_an_answer_or_a_typed_error(events, final):
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:

@@ -270,7 +270,7 @@ class GradioSpace(Provider):
         api_name: Optional[str] = None,
         fn_index: Optional[int] = None,
         strict: Optional[bool] = None,
-        _optional: frozenset = frozenset(),
+        _optional: frozenset = frozenset(),  # create_completion's keywords: left out where no input takes them
         **params: Any,
     ) -> TextStream:
         """Send the chat to the app and return a :class:`TextStream` of the answer.
