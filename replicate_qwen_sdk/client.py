@@ -15,6 +15,7 @@ from .openai_shape import Chat
 from .providers.base import Provider, check_headers, check_model_name
 from .providers.gradio import GradioSpace, Qwen_Qwen_2_72B
 from .providers.replicate import Replicate
+from .redaction import shown_name
 from .retry import DEFAULT_MAX_RETRIES
 from .stream import TextStream
 from .timeouts import Timeout, TimeoutLike
@@ -166,7 +167,7 @@ class Client:
         available = ", ".join(sorted({m.name for m in self.models()}))
         replicate = any(isinstance(p, Replicate) for p in providers)
         raise ModelNotFoundError(
-            f"Model not found: no provider of this client serves {model!r}. Available: {available}"
+            f"Model not found: no provider of this client serves {shown_name(model)!r}. Available: {available}"
             + (" (and any Replicate 'owner/name' or 'deployments/owner/name')." if replicate else ".")
         )
 

@@ -397,7 +397,7 @@ class Transport:
         if content_type.partition(";")[0].strip().lower() != "text/event-stream":
             response.close()
             raise ResponseError(
-                f"Expected an event stream while {action}, got {content_type or 'no content type'}.",
+                f"Expected an event stream while {action}, got {self.redact(content_type) or 'no content type'}.",
                 status_code=response.status_code,
             )
         return response
@@ -411,12 +411,13 @@ class Transport:
         try:
             return response.json()
         except (ValueError, RecursionError):  # RecursionError: nested deeper than the JSON reader goes
+            content_type = self.redact(response.headers.get("Content-Type", "no content type"))
             raise ResponseError(
                 f"The server sent a response that is not JSON while {action} "
-                f"(HTTP {response.status_code}, {response.headers.get('Content-Type', 'no content type')}). "
+                f"(HTTP {response.status_code}, {content_type}). "
                 "Check the base URL.",
                 status_code=response.status_code,
-                detail=self.redact(detail_from_body(response.content, limit=200)),
+                detail=detail_from_body(response.content, limit=200, redact=self.redact),
             ) from None
 
     def _proxies_for(self, url: str) -> Optional[Dict[str, str]]:

@@ -707,3 +707,11 @@ def test_without_a_token_a_urls_credentials_go_as_basic_auth(monkeypatch):
         assert space.complete(None, "hello")
         sent = {request.headers.get("Authorization") for request in emulator.requests}
     assert sent == {"Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
+
+
+def test_a_model_name_that_is_a_url_with_a_password_is_not_repeated_by_the_client():
+    client = Client(replicate_api_key=API_KEY, providers=[GradioSpace("http://127.0.0.1:9")])
+    with pytest.raises(ModelNotFoundError) as caught:
+        client.provider_for(with_password("http://127.0.0.1:8/other"))
+    assert_no_secret(shown_of(caught.value))
+    assert "127.0.0.1:8/other" in str(caught.value)
