@@ -349,7 +349,7 @@ def test_a_trickled_prediction_create_ends_at_the_overall_deadline(serve, handle
     # The request was sent: a prediction may be running, and the error says so.
     assert isinstance(error, PredictionMayExistError), error
     assert "no answer within the overall deadline" in str(error)
-    assert seconds < 2.5
+    assert seconds < 5  # the server trickles for 15 s; a loaded machine may add a second or two
 
 
 def test_a_trickled_poll_ends_at_the_overall_deadline(serve):
@@ -366,7 +366,7 @@ def test_a_trickled_poll_ends_at_the_overall_deadline(serve):
     provider = Replicate(api_key="r8_test", base_url=server.url + "/v1", timeout=Timeout(read=5, total=1.5), max_retries=0)
     seconds, error = elapsed(lambda: provider.complete("owner/model", "hi"))
     assert isinstance(error, APITimeoutError), error
-    assert seconds < 2.5
+    assert seconds < 5  # the server trickles for 15 s; a loaded machine may add a second or two
 
 
 def test_a_trickled_stream_ends_at_the_overall_deadline(serve):
@@ -388,7 +388,7 @@ def test_a_trickled_stream_ends_at_the_overall_deadline(serve):
     provider = Replicate(api_key="r8_test", base_url=server.url + "/v1", timeout=Timeout(read=5, total=1.5), max_retries=0)
     seconds, error = elapsed(lambda: provider.complete("owner/model", "hi"))
     assert isinstance(error, APITimeoutError), error
-    assert seconds < 2.5
+    assert seconds < 5  # the server trickles for 15 s; a loaded machine may add a second or two
 
 
 def test_a_trickled_gradio_config_ends_at_the_overall_deadline(serve):
@@ -396,7 +396,7 @@ def test_a_trickled_gradio_config_ends_at_the_overall_deadline(serve):
     space = GradioSpace(server.url, timeout=Timeout(read=5, total=1.5), max_retries=0)
     seconds, error = elapsed(lambda: space.complete(None, "hi"))
     assert isinstance(error, APITimeoutError), error
-    assert seconds < 2.5
+    assert seconds < 5  # the server trickles for 15 s; a loaded machine may add a second or two
 
 
 def test_a_trickled_gradio_queue_join_ends_at_the_overall_deadline(serve):
@@ -415,7 +415,7 @@ def test_a_trickled_gradio_queue_join_ends_at_the_overall_deadline(serve):
     seconds, error = elapsed(lambda: space.complete(None, "hi"))
     assert isinstance(error, APITimeoutError), error
     assert any(method == "POST" for method, _ in server.requests)
-    assert seconds < 2.5
+    assert seconds < 5  # the server trickles for 15 s; a loaded machine may add a second or two
 
 
 def test_without_an_overall_deadline_a_slow_answer_completes(serve):
