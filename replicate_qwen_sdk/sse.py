@@ -76,41 +76,48 @@ class OutputBatch:
         return len(self.datas)
 
 
-class SeenEvents:
-    """The data of every event a consumer handled, by id, to tell a replay
-    after a resume from new events. Recording is cheap: whole batches are
-    kept as they are, and read into the lookup table only when a lookup
-    needs it (most streams never resume)."""
+class SeenEvents(Dict[str, Optional[str]]):
+    """The data of every event a consumer handled, by id (``None`` for an
+    event that is not output), to tell a replay after a resume from new
+    events.
 
-    __slots__ = ("_by_id", "_pending")
+    A plain dict for single events (``seen[event_id] = data``, a C-level
+    store), plus batches recorded whole (:meth:`add_batch`) and read into
+    the dict only when a lookup needs them: most streams never resume. While
+    batches wait, single events go through :meth:`add` to keep their order.
+    """
+
+    __slots__ = ("pending",)
 
     def __init__(self) -> None:
-        self._by_id: Dict[str, Optional[str]] = {}
-        self._pending: List[Tuple[Sequence[str], Sequence[Optional[str]]]] = []
+        super().__init__()
+        #: Recorded, not yet read into the dict (in order).
+        self.pending: List[Tuple[Sequence[str], Sequence[Optional[str]]]] = []
 
     def add_batch(self, batch: OutputBatch) -> None:
         """Record a batch of output events."""
-        self._pending.append((batch, batch.datas))  # type: ignore[arg-type]
+        self.pending.append((batch, batch.datas))  # type: ignore[arg-type]
 
     def add(self, event_id: str, data: Optional[str]) -> None:
-        """Record one event; ``data`` ``None`` for an event that is not output."""
-        self._pending.append(((event_id,), (data,)))
+        """Record one event, after the batches recorded before it."""
+        if self.pending:
+            self.pending.append(((event_id,), (data,)))
+        else:
+            self[event_id] = data
 
-    def __contains__(self, event_id: str) -> bool:
-        return event_id in self._table()
+    def __contains__(self, event_id: object) -> bool:
+        self._settle()
+        return super().__contains__(event_id)
 
     def __getitem__(self, event_id: str) -> Optional[str]:
-        return self._table()[event_id]
+        self._settle()
+        return super().__getitem__(event_id)
 
-    def _table(self) -> Dict[str, Optional[str]]:
-        if self._pending:
-            table = self._by_id
-            for ids, datas in self._pending:
-                if isinstance(ids, OutputBatch):
-                    ids = ids.ids
-                table.update(zip(ids, datas))
-            self._pending = []
-        return self._by_id
+    def _settle(self) -> None:
+        if self.pending:
+            pending, self.pending = self.pending, []
+            for ids, datas in pending:
+                self.update(zip(ids.ids if isinstance(ids, OutputBatch) else ids, datas))
 
 
 class EventStream:

@@ -1109,13 +1109,16 @@ class _PredictionRun(StreamSource):
                             seen.add_batch(batch)
                             yield from batch.datas
                             continue
+                        # Single events go straight into the dict unless
+                        # batches wait to be read into it before them.
+                        record = seen.add if seen.pending else seen.__setitem__
                         for kind, event_id, data in batch:
                             if kind == "output" and event_id:
-                                seen.add(event_id, data)
+                                record(event_id, data)
                                 yield data
                                 continue
                             if event_id:
-                                seen.add(event_id, None)
+                                record(event_id, None)
                             elif kind == "output":
                                 self._unidentified_output = True
                                 yield data
