@@ -148,7 +148,7 @@ def flattened_batches(chunks: List[bytes]):
     return [event for batch in stream.batches() for event in batch], stream.last_event_id
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(output_streams(), st.lists(st.integers(0, 10_000), max_size=6))
 def test_output_batches_give_the_events_batches_give_and_the_whatwg_rules_agree(raw, points):
     chunks = cut(raw, points)
