@@ -51,7 +51,10 @@ _PREDICTIONS = st.builds(
     st.dictionaries(st.sampled_from(["id", "error", "logs", "metrics", "created_at", "model"]), _ODD, max_size=3),
 )
 _EVENTS = st.lists(
-    st.tuples(st.sampled_from(["output", "done", "error", "logs", "other"]), st.one_of(st.text(max_size=6), _JSON.map(json.dumps))),
+    st.tuples(
+        st.sampled_from(["output", "done", "error", "logs", "other"]),
+        st.one_of(st.text(max_size=6), _JSON.map(json.dumps)),
+    ),
     max_size=6,
 )
 
