@@ -3,7 +3,10 @@ streams through it at once.
 
 The Replicate emulator runs in its own process, and so does the server
 (``replicate-qwen serve`` on waitress, as a user starts it), so that the
-server's peak RSS is its own. Clients are plain ``requests`` in this process.
+server's peak RSS is its own. The server's clients speak HTTP/1.1 by hand on
+raw sockets (as the batch figure's reference does), so that the figures are
+the server's, not an HTTP library's: on two cores, 100 ``requests`` clients
+would take CPU from the server they measure.
 
 * Time to first chunk: a streamed chat completion through the server until
   its first ``data:`` event with text, against the same call made directly
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -25,11 +29,12 @@ import time
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Tuple
 
-import requests
+from urllib.parse import urlsplit
 
 from replicate_qwen_sdk import Replicate
 from replicate_qwen_sdk.testing.replicate import DEFAULT_TOKEN
 
+from .batch import _chunked_body
 from .servers import bench_tokens, replicate_emulator
 from .ttft import MODEL, sdk_first_chunk
 
@@ -55,42 +60,57 @@ def openai_server(replicate_base_url: str, threads: int) -> Iterator[Tuple[str, 
         process.wait(30)
 
 
-def _request(session: requests.Session, url: str, prompt: str) -> requests.Response:
-    body = {"model": MODEL, "messages": [{"role": "user", "content": prompt}], "stream": True}
-    response = session.post(f"{url}/chat/completions", json=body, stream=True, timeout=60)
-    response.raise_for_status()
-    return response
+def _events(url: str, prompt: str) -> Iterator[bytes]:
+    """POST a streamed chat completion; the data of its events as they come
+    (closing the generator closes the connection)."""
+    parts = urlsplit(url)
+    body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": prompt}], "stream": True}).encode()
+    with socket.create_connection((parts.hostname, parts.port), timeout=60) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        reader = sock.makefile("rb")
+        sock.sendall(
+            f"POST {parts.path}/chat/completions HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        if reader.readline().split()[1:2] != [b"200"]:
+            raise RuntimeError("the server refused the request")
+        _head_rest(reader)
+        buffer = b""
+        for data in _chunked_body(reader):
+            buffer += data
+            *events, buffer = buffer.split(b"\n\n")
+            for event in events:
+                if event.startswith(b"data: "):
+                    yield event[len(b"data: ") :]
 
 
-def server_first_chunk(session: requests.Session, url: str) -> float:
+def _head_rest(reader) -> None:
+    for line in iter(reader.readline, b"\r\n"):
+        if not line:
+            raise RuntimeError("the connection closed in the response head")
+
+
+def server_first_chunk(url: str) -> float:
     started = time.perf_counter()
-    response = _request(session, url, "go")
-    buffer = b""
-    for data in response.iter_content(chunk_size=None):
-        buffer += data
-        if b'"content"' in buffer and b"\n\n" in buffer:
+    events = _events(url, "go")
+    for data in events:
+        if b'"content"' in data:
             elapsed = time.perf_counter() - started
-            response.close()  # the server notices, and cancels the run
+            events.close()  # the server notices, and cancels the run
             return elapsed
     raise RuntimeError("no chunk with text")
 
 
-def stream_text(session: requests.Session, url: str, prompt: str) -> str:
+def stream_text(url: str, prompt: str) -> str:
     """A whole streamed answer, from its events; checks it ends with [DONE]."""
     parts: List[str] = []
-    done = False
-    with _request(session, url, prompt) as response:
-        for line in response.iter_lines():
-            if not line.startswith(b"data: "):
-                continue
-            if line == b"data: [DONE]":
-                done = True
-                break
-            chunk = json.loads(line[len(b"data: ") :])
-            parts.extend(choice["delta"].get("content", "") for choice in chunk["choices"])
-    if not done:
-        raise RuntimeError("a stream ended without [DONE]")
-    return "".join(parts)
+    for data in _events(url, prompt):
+        if data == b"[DONE]":
+            return "".join(parts)
+        chunk = json.loads(data)
+        parts.extend(choice["delta"].get("content", "") for choice in chunk["choices"])
+    raise RuntimeError("a stream ended without [DONE]")
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -104,7 +124,7 @@ def _peak_rss_mib(pid: int) -> float:
 def _concurrent(url: str, streams: int) -> Dict[str, float]:
     expected = "".join(bench_tokens(TOKENS))
     started = time.monotonic()
-    if stream_text(requests.Session(), url, "one") != expected:
+    if stream_text(url, "one") != expected:
         raise AssertionError("the single stream's text differs")
     single = time.monotonic() - started
     results: Dict[int, str] = {}
@@ -112,9 +132,8 @@ def _concurrent(url: str, streams: int) -> Dict[str, float]:
     barrier = threading.Barrier(streams, action=lambda: released.append(time.monotonic()))
 
     def one(index: int) -> None:
-        session = requests.Session()
         barrier.wait()
-        results[index] = stream_text(session, url, f"job {index}")
+        results[index] = stream_text(url, f"job {index}")
 
     threads = [threading.Thread(target=one, args=(index,)) for index in range(streams)]
     for thread in threads:
@@ -133,14 +152,13 @@ def run(runs: int = 40, streams: int = 100) -> Dict[str, float]:
     ``single``, ``ratio`` and the server's ``peak_rss_mib``."""
     with replicate_emulator(TOKENS, delay=DELAY, batch_bytes=1) as base_url:
         with openai_server(base_url, threads=streams + 8) as (url, pid):
-            session = requests.Session()
             provider = Replicate(api_key=DEFAULT_TOKEN, base_url=base_url)
-            server_first_chunk(session, url)  # warm connections
+            server_first_chunk(url)  # warm connections
             sdk_first_chunk(provider)
             direct, through = [], []
             for _ in range(runs):
                 direct.append(sdk_first_chunk(provider))
-                through.append(server_first_chunk(session, url))
+                through.append(server_first_chunk(url))
                 time.sleep(0.1)  # the server cancels the run it was left with: not part of the next figure
             provider.close()
             rounds = [_concurrent(url, streams) for _ in range(max(1, min(3, runs // 10)))]

@@ -36,7 +36,7 @@ CANCEL_WITHIN = 2.0  # seconds, from the client leaving to the upstream cancel
 
 def slow_echo(query, history, system):
     """The default echo; slow for the concurrent jobs, so that they overlap."""
-    return Script(echo_chat(query, history, system).tokens, delay=0.15 if query.startswith("job ") else 0.005)
+    return Script(echo_chat(query, history, system).tokens, delay=0.25 if query.startswith("job ") else 0.005)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def backends():
     with ReplicateEmulator(api_token=SECRET) as replicate, GradioEmulator(slow_echo) as qwen:
         replicate.add_model("acme/poet", Script(TEXT, delay=0.002))
         replicate.add_model("acme/broken", Script(["a", "b", "c"], delay=0.01, error_after=2))
-        replicate.add_model("acme/echo", lambda inputs: Script([f"{inputs['prompt']}", " done"], delay=1.0))
+        replicate.add_model("acme/echo", lambda inputs: Script([f"{inputs['prompt']}", " done"], delay=2.0))
         yield replicate, qwen
 
 
@@ -237,7 +237,7 @@ def test_a_hundred_concurrent_streams_lose_and_mix_nothing(waitress_server, open
 
     def one(index):
         model = "acme/echo" if index % 2 else "qwen-2-72b"
-        barrier.wait(30)
+        barrier.wait(60)
         stream = openai_client.chat.completions.create(
             model=model, messages=user(f"job {index}: ünï\ncode {index}"), stream=True
         )
@@ -250,11 +250,11 @@ def test_a_hundred_concurrent_streams_lose_and_mix_nothing(waitress_server, open
     finally:
         sampling.set()
         sampler.join()
-    assert errors == []
+    assert errors == [], errors[:3]
     for index in range(100):
         prompt = f"job {index}: ünï\ncode {index}"
         assert results[index] == (f"{prompt} done" if index % 2 else QWEN_ANSWER.format(prompt))
-    assert peak["streams"] >= 50  # they did run at the same time
+    assert peak["streams"] >= 50, peak  # they did run at the same time (each lasts about 2 s)
 
 
 def _leave_mid_stream(url, model):

@@ -57,46 +57,42 @@ def _peer_closed(sock: socket.socket) -> bool:
 
 class DisconnectMonitor:
     """Calls ``on_gone()`` (in a thread of its own) for a request whose client
-    is gone; :meth:`stop_all` does so for every request in progress."""
+    is gone; :meth:`stop_all` does so for every request in progress.
+
+    Its thread looks every ``interval`` seconds; a request never wakes it, so
+    that nothing competes with a request for the processor on its way to the
+    first chunk.
+    """
 
     def __init__(self, interval: float = CHECK_INTERVAL) -> None:
         self._interval = interval
         self._entries: Dict[int, "tuple[Optional[Callable[[], bool]], Callable[[], None]]"] = {}
         self._next = 0
-        self._wake = threading.Condition()
+        self._lock = threading.Lock()
         self._thread: Optional[threading.Thread] = None
 
     def watch(self, is_gone: Optional[Callable[[], bool]], on_gone: Callable[[], None]) -> int:
         """Start watching a request; the token for :meth:`unwatch`."""
-        with self._wake:
-            idle = not self._checkable()
+        with self._lock:
             self._next += 1
             self._entries[self._next] = (is_gone, on_gone)
-            if is_gone is not None:
-                if self._thread is None or not self._thread.is_alive():
-                    self._thread = threading.Thread(
-                        target=self._run, name="replicate_qwen_sdk-disconnects", daemon=True
-                    )
-                    self._thread.start()
-                elif idle:
-                    self._wake.notify()  # else its next round sees the new entry
+            if is_gone is not None and self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="replicate_qwen_sdk-disconnects", daemon=True)
+                self._thread.start()
             return self._next
 
-    def _checkable(self) -> bool:
-        return any(is_gone is not None for is_gone, _ in self._entries.values())
-
     def unwatch(self, token: int) -> None:
-        with self._wake:
+        with self._lock:
             self._entries.pop(token, None)
 
     def __len__(self) -> int:
-        with self._wake:
+        with self._lock:
             return len(self._entries)
 
     def stop_all(self, wait: float) -> None:
         """Call every ``on_gone`` now (the server is shutting down), and wait
         at most ``wait`` seconds for them all to return."""
-        with self._wake:
+        with self._lock:
             entries, self._entries = list(self._entries.values()), {}
         threads = [_start(on_gone) for _, on_gone in entries]
         deadline = time.monotonic() + wait
@@ -105,12 +101,8 @@ class DisconnectMonitor:
 
     def _run(self) -> None:
         while True:
-            with self._wake:
-                while not self._checkable():
-                    self._wake.wait()
-                # Each round waits first: a request's first moments (its
-                # first chunk) go by without the cost of a check.
-                self._wake.wait(self._interval)
+            time.sleep(self._interval)
+            with self._lock:
                 entries = list(self._entries.items())
             for token, (is_gone, on_gone) in entries:
                 if is_gone is None:
@@ -121,7 +113,7 @@ class DisconnectMonitor:
                     logger.debug("could not check a client connection", exc_info=True)
                     gone = False
                 if gone:
-                    with self._wake:
+                    with self._lock:
                         found = self._entries.pop(token, None) is not None
                     if found:
                         _start(on_gone)
