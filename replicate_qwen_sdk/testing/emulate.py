@@ -90,9 +90,9 @@ def serve_until_interrupted(
     until ``KeyboardInterrupt`` (Ctrl-C), which stops them and returns."""
     emulators = emulators or Emulators(replicate_port=replicate_port, qwen_port=qwen_port)
     with emulators:
-        out.write(describe(emulators))
-        out.flush()
-        try:
+        try:  # from the first line on: a Ctrl-C as soon as it is printed is a clean stop too
+            out.write(describe(emulators))
+            out.flush()
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
