@@ -20,6 +20,17 @@ def _no_proxy_from_the_environment(monkeypatch):
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _no_prediction_claimed_by_earlier_tests(monkeypatch):
+    """The process remembers which predictions its calls took over after a
+    lost create, so two calls never share one; tests reuse ids such as
+    ``p1``, so each starts with a fresh record (else the order of the test
+    files would decide what a lookup may take)."""
+    from replicate_qwen_sdk.providers import replicate
+
+    monkeypatch.setattr(replicate, "_CLAIMS", replicate._Claims())
+
+
 @pytest.fixture
 def emulator():
     with ReplicateEmulator(api_token=SECRET) as server:
