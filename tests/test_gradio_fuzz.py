@@ -15,6 +15,7 @@ import pytest
 import responses
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from json_shapes import DEEP, JSON, ODD
 
 from replicate_qwen_sdk import GradioSpace, SDKError
 from replicate_qwen_sdk.providers.gradio.app import parse_config
@@ -22,21 +23,6 @@ from replicate_qwen_sdk.providers.gradio.app import parse_config
 URL = "http://127.0.0.1:9"
 CONFIG = json.loads((pathlib.Path(__file__).parent / "data" / "gradio4" / "qwen_space.config.json").read_text())
 EVENT = "e" * 32
-
-_ODD = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-3, 99),
-    st.floats(allow_nan=True),
-    st.text(max_size=5),
-    st.lists(st.integers(-1, 20), max_size=3),
-    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-)
-_JSON = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8)),
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)),
-    max_leaves=20,
-)
 
 
 def _paths(config):
@@ -58,7 +44,7 @@ PATHS = list(_paths(CONFIG))
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(PATHS), _ODD), min_size=1, max_size=4))
+@given(st.lists(st.tuples(st.sampled_from(PATHS), ODD), min_size=1, max_size=4))
 def test_a_config_of_the_wrong_shape_is_a_typed_error(mutations):
     config = copy.deepcopy(CONFIG)
     for path, value in mutations:
@@ -86,7 +72,7 @@ def _sse(*messages):
     st.lists(
         st.fixed_dictionaries(
             {"msg": st.sampled_from(["process_generating", "process_completed", "log", "estimation"])},
-            optional={"output": st.one_of(_JSON, st.fixed_dictionaries({"data": _JSON})), "success": _ODD},
+            optional={"output": st.one_of(JSON, st.fixed_dictionaries({"data": JSON})), "success": ODD},
         ).map(lambda m: {**m, "event_id": EVENT}),
         max_size=5,
     ),
@@ -94,7 +80,7 @@ def _sse(*messages):
 )
 def test_queue_messages_of_any_shape_are_typed_errors(messages, deep):
     first = {"msg": "process_generating", "event_id": EVENT, "output": {"data": ["", [["q", "start"]], "s"]}}
-    extra = ["[" * 100_000 + "]" * 100_000] if deep else []  # nested past the JSON reader's recursion limit
+    extra = [DEEP] if deep else []  # nested past the JSON reader's recursion limit
     with responses.RequestsMock() as mock:
         mock.get(f"{URL}/config", json=CONFIG)
         mock.post(f"{URL}/queue/join", json={"event_id": EVENT})

@@ -11,6 +11,7 @@ import json
 import responses
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from json_shapes import DEEP, JSON, ODD
 
 from replicate_qwen_sdk import Replicate, SDKError, Timeout
 
@@ -18,23 +19,8 @@ BASE = "http://127.0.0.1:9/v1"
 CREATE = f"{BASE}/models/owner/model/predictions"
 GET = f"{BASE}/predictions/p1"
 STREAM = "http://127.0.0.1:9/stream/p1"
-DEEP = "[" * 100_000 + "]" * 100_000  # nested past the JSON reader's recursion limit
 
-_ODD = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-3, 99),
-    st.floats(allow_nan=True),
-    st.text(max_size=5),
-    st.lists(st.integers(-1, 20), max_size=3),
-    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-)
-_JSON = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8)),
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)),
-    max_leaves=20,
-)
-_STATUS = st.one_of(st.sampled_from(["starting", "processing", "succeeded", "failed", "canceled", "aborted"]), _ODD)
+_STATUS = st.one_of(st.sampled_from(["starting", "processing", "succeeded", "failed", "canceled", "aborted"]), ODD)
 
 
 def _prediction(status, output, urls, extra):
@@ -46,14 +32,14 @@ def _prediction(status, output, urls, extra):
 _PREDICTIONS = st.builds(
     _prediction,
     _STATUS,
-    st.one_of(_JSON, st.lists(st.text(max_size=4), max_size=4)),
-    st.one_of(_ODD, st.fixed_dictionaries({"get": st.just(GET)}, optional={"stream": st.just(STREAM), "cancel": _ODD})),
-    st.dictionaries(st.sampled_from(["id", "error", "logs", "metrics", "created_at", "model"]), _ODD, max_size=3),
+    st.one_of(JSON, st.lists(st.text(max_size=4), max_size=4)),
+    st.one_of(ODD, st.fixed_dictionaries({"get": st.just(GET)}, optional={"stream": st.just(STREAM), "cancel": ODD})),
+    st.dictionaries(st.sampled_from(["id", "error", "logs", "metrics", "created_at", "model"]), ODD, max_size=3),
 )
 _EVENTS = st.lists(
     st.tuples(
         st.sampled_from(["output", "done", "error", "logs", "other"]),
-        st.one_of(st.text(max_size=6), _JSON.map(json.dumps)),
+        st.one_of(st.text(max_size=6), JSON.map(json.dumps)),
     ),
     max_size=6,
 )
@@ -74,7 +60,7 @@ def _run():
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.one_of(_JSON, _PREDICTIONS), st.booleans())
+@given(st.one_of(JSON, _PREDICTIONS), st.booleans())
 def test_a_create_answer_of_any_shape_is_an_answer_or_a_typed_error(created, deep):
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         if deep:
@@ -87,7 +73,7 @@ def test_a_create_answer_of_any_shape_is_an_answer_or_a_typed_error(created, dee
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.one_of(_PREDICTIONS, _JSON), min_size=1, max_size=3), st.booleans())
+@given(st.lists(st.one_of(_PREDICTIONS, JSON), min_size=1, max_size=3), st.booleans())
 def test_polled_predictions_of_any_shape_are_an_answer_or_a_typed_error(polls, deep):
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.post(CREATE, json={"id": "p1", "status": "starting", "urls": {"get": GET}}, status=201)
@@ -100,7 +86,7 @@ def test_polled_predictions_of_any_shape_are_an_answer_or_a_typed_error(polls, d
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(_EVENTS, st.one_of(_PREDICTIONS, _JSON))
+@given(_EVENTS, st.one_of(_PREDICTIONS, JSON))
 def test_stream_events_of_any_shape_are_an_answer_or_a_typed_error(events, final):
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.post(CREATE, json={"id": "p1", "status": "starting", "urls": {"get": GET, "stream": STREAM}}, status=201)

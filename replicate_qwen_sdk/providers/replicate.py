@@ -1076,6 +1076,17 @@ class _PredictionRun(StreamSource):
 
     # -- streaming -------------------------------------------------------------
 
+    def _other_event(self, kind: str, data: str) -> None:
+        """Handle an event that is neither output nor ``done``: raise an
+        ``error`` event, log a ``logs`` line; any other name is not part of
+        the protocol and is ignored."""
+        if kind == "error":
+            raise error_from_event_data(
+                data, action=f"streaming prediction {self.id}", prediction_id=self.id, redact=self._transport.redact
+            )
+        if kind == "logs":
+            logger.debug("prediction %s log: %s", self.id, self._transport.redact(data))
+
     def _stream_events(self, delivered: List[str]) -> Generator[str, None, bool]:
         """Yield output chunks from the stream, reconnecting with
         ``Last-Event-ID`` when it breaks; return True once ``done`` says all
@@ -1125,15 +1136,7 @@ class _PredictionRun(StreamSource):
                                 continue
                             if kind == "done":
                                 return _is_clean_done(data)
-                            if kind == "error":
-                                raise error_from_event_data(
-                                    data,
-                                    action=f"streaming prediction {self.id}",
-                                    prediction_id=self.id,
-                                    redact=self._transport.redact,
-                                )
-                            if kind == "logs":
-                                logger.debug("prediction %s log: %s", self.id, self._transport.redact(data))
+                            self._other_event(kind, data)
                         continue
                     for kind, event_id, data in batch:
                         if event_id:
@@ -1161,16 +1164,8 @@ class _PredictionRun(StreamSource):
                             yield data
                         elif kind == "done":
                             return _is_clean_done(data)
-                        elif kind == "error":
-                            raise error_from_event_data(
-                                data,
-                                action=f"streaming prediction {self.id}",
-                                prediction_id=self.id,
-                                redact=self._transport.redact,
-                            )
-                        elif kind == "logs":
-                            logger.debug("prediction %s log: %s", self.id, self._transport.redact(data))
-                        # Other event names are not part of the protocol: ignored.
+                        else:
+                            self._other_event(kind, data)
             except APIConnectionError as exc:
                 if not (self._cancelled or self._released):
                     logger.info("the stream of prediction %s broke: %s", self.id, exc)
